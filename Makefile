@@ -1,0 +1,38 @@
+# kfp-chain. Every target sets up .venv itself when it is missing, so each works on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test lint typecheck serve serve-dead-letter
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with pinned runtime and dev dependencies
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check functions tests examples
+	$(BIN)/ruff format --check functions tests examples
+
+typecheck: $(STAMP) ## mypy (strict on functions/)
+	$(BIN)/mypy
+
+test: $(STAMP) ## lint, type-check and run the whole test suite
+	$(MAKE) --no-print-directory lint typecheck
+	HOME=$(CURDIR)/.local/home $(BIN)/pytest
+
+serve: $(STAMP) ## start the trigger function with functions-framework on $$PORT (default 8080)
+	$(BIN)/functions-framework --source functions/main.py --target on_run_completion --port $(PORT)
+
+serve-dead-letter: $(STAMP) ## start the dead-letter function on $$PORT
+	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --port $(PORT)

@@ -1,0 +1,290 @@
+"""The HTTP plumbing shared by the moto-style fakes in this folder.
+
+The Kubernetes and KFP fakes are real HTTP servers on loopback so that the real
+`kubernetes` client and the real `kfp.Client` talk to them exactly as they talk to a
+cluster. This module gives them routing, JSON and chunked streaming (watch), a request
+log (to count API calls per event) and fault injection (status codes, delays, dropped
+connections, and "commit then fail" where the write happens but the answer is lost).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Fault", "FaultInjector", "FakeServer", "Request", "Response", "Route", "LoggedRequest"]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: Iterable[bytes] | None = None  # chunked body, e.g. a watch
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, matched on method and a path regex.
+
+    mode:
+      "status"  - answer `status` without touching state (the request never happened).
+      "drop"    - close the connection without an answer, state untouched.
+      "after"   - let the handler run (state changes!) and then answer `status`, or drop
+                  the connection when status is 0: a write whose answer is lost.
+      "delay"   - sleep `delay` seconds, then handle normally.
+    """
+
+    method: str = "*"
+    path: str = ".*"
+    mode: str = "status"
+    status: int = 500
+    times: int | None = 1  # None = forever
+    delay: float = 0.0
+    probability: float = 1.0
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method != "*" and self.method.upper() != method.upper():
+            return False
+        return re.search(self.path, path) is not None
+
+
+class FaultInjector:
+    def __init__(self, seed: int | None = None) -> None:
+        import random
+
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+
+    def add(self, **kwargs: Any) -> Fault:
+        fault = Fault(**kwargs)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path) and self._random.random() < fault.probability:
+                    fault.hits += 1
+                    return fault
+        return None
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class _Dropped(Exception):
+    pass
+
+
+class FakeServer:
+    """A threaded loopback HTTP server with routes; subclasses register handlers."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.faults = FaultInjector()
+        self.requests: list[LoggedRequest] = []
+        self._routes: list[Route] = []
+        self._log_lock = threading.Lock()
+        self._host, self._port = host, port
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- routing ---------------------------------------------------------------------
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        self._routes.append(Route(method, re.compile(f"^{pattern}$"), handler))
+
+    def dispatch(self, request: Request) -> Response:
+        allowed = False
+        for route in self._routes:
+            match = route.pattern.match(request.path)
+            if not match:
+                continue
+            allowed = True
+            if route.method == request.method:
+                request.params = match.groupdict()
+                return route.handler(request)
+        return self.not_found(request, method_not_allowed=allowed)
+
+    def not_found(self, request: Request, method_not_allowed: bool = False) -> Response:
+        status = 405 if method_not_allowed else 404
+        return Response(status, {"error": f"no route for {request.method} {request.path}"})
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeServer:
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _handle(self) -> None:
+                server._serve(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self._httpd = ThreadingHTTPServer((self._host, self._port), _Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def calls(self, method: str | None = None, path: str | None = None) -> list[LoggedRequest]:
+        """Requests seen so far, optionally filtered by method and a path regex."""
+        with self._log_lock:
+            logged = list(self.requests)
+        return [
+            r
+            for r in logged
+            if (method is None or r.method == method) and (path is None or re.search(path, r.path))
+        ]
+
+    def reset_log(self) -> None:
+        with self._log_lock:
+            self.requests.clear()
+
+    # -- one request -----------------------------------------------------------------
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        request = Request(
+            method=h.command,
+            path=split.path,
+            query=parse_qs(split.query),
+            headers={k.lower(): v for k, v in h.headers.items()},
+            body=body,
+        )
+        fault = self.faults.take(request.method, request.path)
+        status = 0
+        logged = False
+        try:
+            if fault is not None and fault.mode == "delay":
+                time.sleep(fault.delay)
+                fault = None
+            if fault is not None and fault.mode == "drop":
+                raise _Dropped
+            if fault is not None and fault.mode == "status":
+                response = Response(fault.status, {"error": "injected fault", "code": fault.status})
+            else:
+                try:
+                    response = self.dispatch(request)
+                except Exception as exc:  # a bug in a fake must be visible, not a hang
+                    response = Response(500, {"error": f"fake crashed: {exc!r}"})
+                if fault is not None and fault.mode == "after":
+                    if fault.status == 0:
+                        raise _Dropped
+                    response = Response(fault.status, {"error": "injected fault after commit"})
+            status = response.status
+            self._log(request, status)
+            logged = True
+            self._write(h, response)
+        except (_Dropped, BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+            try:
+                h.connection.shutdown(2)
+            except OSError:
+                pass
+        finally:
+            if not logged:
+                self._log(request, status)
+
+    def _log(self, request: Request, status: int) -> None:
+        # Logged before the answer is written, so a client that has its answer sees its request here.
+        with self._log_lock:
+            self.requests.append(LoggedRequest(request.method, request.path, request.query, status))
+
+    @staticmethod
+    def _write(h: BaseHTTPRequestHandler, response: Response) -> None:
+        h.send_response(response.status)
+        for key, value in response.headers.items():
+            h.send_header(key, value)
+        if response.stream is not None:
+            h.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            for chunk in _iter(response.stream):
+                h.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+                h.wfile.flush()
+            h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+            return
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        if "Content-Type" not in response.headers:
+            h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
+
+
+def _iter(stream: Iterable[bytes]) -> Iterator[bytes]:
+    for chunk in stream:
+        if chunk:
+            yield chunk
