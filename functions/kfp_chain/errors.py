@@ -1,0 +1,109 @@
+"""Every error kfp-chain raises, and what the broker should do about it.
+
+The tree, and the HTTP answer each maps to at the function boundary:
+
+    KfpChainError                      root; never escapes the entry points
+    ├── InvalidEvent (400)             the request is not a run-completion event we can use;
+    │                                  redelivering the same bytes can never help
+    ├── ConfigurationError             settings that make start-up impossible
+    ├── TemporaryError (503)           a fault that may pass: retry later
+    │   ├── BackendUnavailable         Kubernetes / KFP unreachable, timed out or 5xx
+    │   ├── ClaimConflict              optimistic-concurrency writes that did not settle
+    │   └── TriggerInProgress          another replica holds the claim and its run is not there yet
+    └── PermanentError                 one dependent cannot be triggered, whatever we retry:
+        ├── UnresolvableParameter      a required artifact is missing
+        ├── UnknownPipeline            the pipeline or version does not exist in KFP
+        ├── RejectedByBackend          KFP / Kubernetes answered 4xx to a well-formed request
+        └── CycleRefused               the edge closes a dependency cycle
+
+Permanent per-dependent errors are logged, recorded and acknowledged (2xx), so that one broken
+dependent cannot make the broker redeliver (and re-trigger) the others. Third-party exceptions
+(`kubernetes`, `kfp_server_api`, urllib3) are translated into these only where those clients are
+called.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailable",
+    "ClaimConflict",
+    "ConfigurationError",
+    "CycleRefused",
+    "InvalidEvent",
+    "KfpChainError",
+    "PermanentError",
+    "RejectedByBackend",
+    "TemporaryError",
+    "TriggerInProgress",
+    "UnknownPipeline",
+    "UnresolvableParameter",
+]
+
+
+class KfpChainError(Exception):
+    """Root of every error kfp-chain raises on purpose."""
+
+    reason: str = "error"
+
+
+class InvalidEvent(KfpChainError):
+    """The request cannot be a usable run-completion event; answered 400 and never retried."""
+
+    reason = "invalid-event"
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+    def as_body(self) -> dict[str, str]:
+        body = {"error": self.reason, "message": str(self)}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class ConfigurationError(KfpChainError):
+    """Settings that make it impossible to start; raised at start-up, not per event."""
+
+    reason = "configuration"
+
+
+class TemporaryError(KfpChainError):
+    """A fault that may pass; the event is answered 5xx so the broker redelivers it."""
+
+    reason = "temporary"
+
+
+class BackendUnavailable(TemporaryError):
+    reason = "backend-unavailable"
+
+
+class ClaimConflict(TemporaryError):
+    reason = "claim-conflict"
+
+
+class TriggerInProgress(TemporaryError):
+    reason = "trigger-in-progress"
+
+
+class PermanentError(KfpChainError):
+    """This dependent cannot be triggered by this event, however often it is delivered."""
+
+    reason = "permanent"
+
+
+class UnresolvableParameter(PermanentError):
+    reason = "missing-artifact"
+
+
+class UnknownPipeline(PermanentError):
+    reason = "unknown-pipeline"
+
+
+class RejectedByBackend(PermanentError):
+    reason = "rejected"
+
+
+class CycleRefused(PermanentError):
+    reason = "cycle"

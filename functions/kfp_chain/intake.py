@@ -1,0 +1,237 @@
+"""Event intake: HTTP request bytes -> a validated `RunCompletion`, or `InvalidEvent`.
+
+First step of the flow (intake -> dependents -> parameters -> claim -> launch -> record). It does
+no I/O: the entry point hands it headers and body, and it answers with a value or an error that
+names the offending field, so that the function can answer 4xx with a body a person can act on.
+
+Three encodings arrive here: CloudEvents HTTP binary mode (`ce-*` headers), structured mode
+(`application/cloudevents+json`), both decoded by the cloudevents SDK, and the plain JSON `data`
+object that an Argo Events sensor's HTTP trigger posts. Unknown fields in `data` are accepted and
+ignored: kfp-operator adds fields between versions, and refusing them would drop real events.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cloudevents.exceptions import GenericException
+from cloudevents.http import from_http
+
+from .errors import InvalidEvent
+from .runconfiguration import Artifact, RcKey
+
+__all__ = [
+    "EVENT_TYPE",
+    "RunCompletion",
+    "parse_data",
+    "parse_request",
+]
+
+EVENT_TYPE = "org.kubeflow.pipelines.run-completion"
+STATUSES = ("succeeded", "failed")
+ARTIFACT_SCHEMES = ("gs", "s3", "minio", "http", "https", "file", "abfs", "abfss", "az", "wasbs", "hdfs", "oci")
+MAX_ARTIFACTS = 256
+MAX_TEXT = 4096
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class RunCompletion:
+    """One finished upstream run, as every later step sees it."""
+
+    run_configuration: RcKey
+    status: str
+    run_id: str
+    run_name: str | None = None
+    pipeline: str | None = None
+    artifacts: tuple[Artifact, ...] = ()
+    provider: str | None = None
+    run_start_time: str | None = None
+    run_end_time: str | None = None
+    event_id: str | None = None
+    source: str | None = None
+    traceparent: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def artifact(self, name: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.name == name), None)
+
+
+def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int = 1 << 20) -> RunCompletion:
+    """Decodes any of the three encodings; raises `InvalidEvent` naming what was wrong."""
+    if len(body) > max_body_bytes:
+        raise InvalidEvent(f"body of {len(body)} bytes exceeds the {max_body_bytes}-byte limit", status=413)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    is_binary = "ce-specversion" in lowered
+    is_structured = content_type.startswith("application/cloudevents")
+    if content_type.startswith("application/cloudevents-batch"):
+        raise InvalidEvent("batched CloudEvents are not supported", field="content-type", status=415)
+    if not is_binary and not is_structured:
+        if content_type and not _is_json(content_type):
+            raise InvalidEvent(
+                f"content type {content_type!r} is neither a CloudEvent nor JSON", field="content-type", status=415
+            )
+        return parse_data(_json_object(body, "body"))
+    try:
+        event = from_http(dict(lowered), body)
+    except GenericException as exc:
+        raise InvalidEvent(f"not a valid CloudEvent: {_first_line(exc)}", field="cloudevent") from exc
+    except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"not a valid CloudEvent: {_first_line(exc)}", field="cloudevent") from exc
+    attributes = event.get_attributes()
+    if attributes.get("type") != EVENT_TYPE:
+        raise InvalidEvent(f"unsupported event type {attributes.get('type')!r}, expected {EVENT_TYPE}", field="type")
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        data = _json_object(data.encode() if isinstance(data, str) else data, "data")
+    if not isinstance(data, Mapping):
+        raise InvalidEvent("event data must be a JSON object", field="data")
+    traceparent = attributes.get("traceparent") or lowered.get("traceparent")
+    return parse_data(
+        data,
+        event_id=_opt_str(attributes.get("id")),
+        source=_opt_str(attributes.get("source")),
+        traceparent=_opt_str(traceparent),
+    )
+
+
+def parse_data(
+    data: Mapping[str, Any],
+    event_id: str | None = None,
+    source: str | None = None,
+    traceparent: str | None = None,
+) -> RunCompletion:
+    """Validates kfp-operator's run-completion `data` object."""
+    status = _required_text(data, "status")
+    if status not in STATUSES:
+        raise InvalidEvent(f"status {status!r} is not one of {', '.join(STATUSES)}", field="status")
+    rc = _rc_reference(_required_text(data, "runConfigurationName"), "runConfigurationName")
+    pipeline_text = _optional_text(data, "pipelineName")
+    if pipeline_text is not None:
+        _rc_reference(pipeline_text, "pipelineName")
+    run_id = _required_text(data, "runId")
+    artifacts = _artifact_list(data.get("artifacts"))
+    for name in ("runStartTime", "runEndTime"):
+        _timestamp(data, name)
+    return RunCompletion(
+        run_configuration=rc,
+        status=status,
+        run_id=run_id,
+        run_name=_optional_text(data, "runName"),
+        pipeline=pipeline_text,
+        artifacts=artifacts,
+        provider=_optional_text(data, "provider"),
+        run_start_time=_optional_text(data, "runStartTime"),
+        run_end_time=_optional_text(data, "runEndTime"),
+        event_id=event_id,
+        source=source,
+        traceparent=traceparent,
+    )
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _json_object(body: bytes, field: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"{field} is not valid JSON: {_first_line(exc)}", field=field) from exc
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{field} must be a JSON object, got {type(value).__name__}", field=field)
+    return value
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{field} must be a string, got {type(value).__name__}", field=field)
+    if not value.strip():
+        raise InvalidEvent(f"{field} must not be empty", field=field)
+    if len(value) > MAX_TEXT:
+        raise InvalidEvent(f"{field} is longer than {MAX_TEXT} characters", field=field)
+    if _CONTROL.search(value):
+        raise InvalidEvent(f"{field} contains control characters", field=field)
+    return value
+
+
+def _required_text(data: Mapping[str, Any], field: str) -> str:
+    if data.get(field) is None:
+        raise InvalidEvent(f"{field} is required", field=field)
+    return _text(data[field], field)
+
+
+def _optional_text(data: Mapping[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    return None if value is None or value == "" else _text(value, field)
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _rc_reference(text: str, field: str) -> RcKey:
+    namespace, sep, name = text.partition("/")
+    if not sep:
+        raise InvalidEvent(f"{field} must be 'namespace/name', got {text!r}", field=field)
+    if not _DNS_LABEL.match(namespace):
+        raise InvalidEvent(f"{field}: {namespace!r} is not a valid Kubernetes namespace", field=field)
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise InvalidEvent(f"{field}: {name!r} is not a valid Kubernetes object name", field=field)
+    return RcKey(namespace, name)
+
+
+def _artifact_list(value: Any) -> tuple[Artifact, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidEvent(f"artifacts must be a list, got {type(value).__name__}", field="artifacts")
+    if len(value) > MAX_ARTIFACTS:
+        raise InvalidEvent(f"more than {MAX_ARTIFACTS} artifacts", field="artifacts")
+    result = []
+    for index, item in enumerate(value):
+        where = f"artifacts[{index}]"
+        if not isinstance(item, Mapping):
+            raise InvalidEvent(f"{where} must be an object", field=where)
+        name = _required_text(item, "name") if "name" in item else None
+        if name is None:
+            raise InvalidEvent(f"{where}.name is required", field=f"{where}.name")
+        if item.get("location") is None:
+            raise InvalidEvent(f"{where}.location is required", field=f"{where}.location")
+        location = _text(item["location"], f"{where}.location")
+        scheme = _SCHEME.match(location)
+        if scheme is None or scheme.group(1).lower() not in ARTIFACT_SCHEMES:
+            raise InvalidEvent(
+                f"{where}.location {location[:80]!r} has no supported scheme ({', '.join(ARTIFACT_SCHEMES)})",
+                field=f"{where}.location",
+            )
+        result.append(Artifact(name, location))
+    return tuple(result)
+
+
+def _timestamp(data: Mapping[str, Any], field: str) -> None:
+    text = _optional_text(data, field)
+    if text is None:
+        return
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidEvent(f"{field} {text!r} is not an RFC 3339 timestamp", field=field) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -1,0 +1,127 @@
+"""The small interfaces through which the core reaches the world: Kubernetes, KFP and the clock.
+
+The chain only ever calls these; `kubernetes_store`, `folder_store`, `kfp_launcher` and
+`local_runner` implement them, and tests pass in the real implementations pointed at the fakes in
+`tests/fakes/`. Keeping them this narrow is what lets intake, indexing and resolution stay pure.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from .dependents import DependentsIndex
+from .runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
+
+__all__ = [
+    "Clock",
+    "ClaimState",
+    "IndexProvider",
+    "Launcher",
+    "Ledger",
+    "RunConfigurationSource",
+    "RunRequest",
+    "SystemClock",
+    "Trigger",
+]
+
+MAX_DISPLAY_NAME = 128
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One (dependent, upstream RunConfiguration, upstream run) triple: the unit of exactly-once."""
+
+    dependent: RcKey
+    upstream: RcKey
+    upstream_run_id: str
+
+    @property
+    def display_name(self) -> str:
+        """The KFP run's display name: deterministic, so a retry can find the run it may have made.
+
+        It reads as what caused the run; a digest of the whole triple keeps it unique when long
+        names have to be shortened to fit KFP's limit.
+        """
+        text = f"{self.dependent} <- {self.upstream} run {self.upstream_run_id}"
+        if len(text) <= MAX_DISPLAY_NAME:
+            return text
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        return f"{text[: MAX_DISPLAY_NAME - 14]} #{digest}"
+
+    @property
+    def claim_id(self) -> str:
+        return hashlib.sha256(f"{self.upstream}|{self.upstream_run_id}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a launcher needs to start one run of `runconfiguration`.
+
+    `display_name` is the idempotency key (see `Trigger.display_name`); `artifacts` are the
+    RunConfiguration's declared outputs, which a launcher that reports completion (the local
+    runner) uses to fill the run-completion event's `artifacts`.
+    """
+
+    runconfiguration: RcKey
+    display_name: str
+    pipeline: str
+    experiment: str | None
+    parameters: Mapping[str, str]
+    artifacts: tuple[ArtifactDeclaration, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class ClaimState(enum.Enum):
+    ACQUIRED = "acquired"  # ours: look for the run, else create it, then complete
+    DONE = "done"  # this trigger was already completed: a duplicate delivery
+    HELD = "held"  # another live holder is working on it: answer 5xx, the broker retries
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class RunConfigurationSource(Protocol):
+    """Where RunConfigurations come from: the cluster, or a folder of YAML files."""
+
+    def list(self) -> Iterable[RunConfiguration]: ...
+
+    def get(self, key: RcKey) -> RunConfiguration | None: ...
+
+
+class IndexProvider(Protocol):
+    """Hands the chain a current dependents index: rebuilt per event, or kept by a watch."""
+
+    def current(self) -> DependentsIndex: ...
+
+    def ready(self) -> bool: ...
+
+
+class Ledger(Protocol):
+    """The exactly-once bookkeeping, kept on the dependent (Kubernetes) or in SQLite (folder)."""
+
+    def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState: ...
+
+    def complete(self, trigger: Trigger, holder: str, run_id: str) -> None: ...
+
+    def release(self, trigger: Trigger, holder: str) -> None: ...
+
+    def record_succeeded(self, key: RcKey, run_id: str, artifacts: tuple[Artifact, ...]) -> None: ...
+
+
+class Launcher(Protocol):
+    """Starts runs: a KFP server through kfp.Client, or KFP's local runner."""
+
+    def find_run(self, display_name: str) -> str | None: ...
+
+    def start_run(self, request: RunRequest) -> str: ...

@@ -1,0 +1,189 @@
+"""The RunConfiguration model: kfp-operator's CRD, read into frozen values.
+
+Everything downstream (the dependents index, parameter resolution, the chain) works on these
+values and never on raw dicts, so the CRD's quirks (`name` vs `namespace/name` references, optional
+fields, two served versions) are dealt with once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "API_GROUP",
+    "PLURAL",
+    "Artifact",
+    "ArtifactDeclaration",
+    "Parameter",
+    "RcKey",
+    "RunConfiguration",
+    "parse_runconfiguration",
+]
+
+API_GROUP = "pipelines.kubeflow.org"
+PLURAL = "runconfigurations"
+KIND = "RunConfiguration"
+
+
+@dataclass(frozen=True, order=True)
+class RcKey:
+    """`namespace/name` of a RunConfiguration: the identity every index and ledger is keyed by."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, default_namespace: str | None = None) -> RcKey:
+        """Reads `ns/name`, or `name` in `default_namespace` (the referrer's own namespace)."""
+        namespace, sep, name = text.strip().rpartition("/")
+        if not sep:
+            if default_namespace is None:
+                raise ValueError(f"{text!r} has no namespace and none is implied")
+            return cls(default_namespace, name)
+        if not namespace or not name or "/" in namespace:
+            raise ValueError(f"{text!r} is not 'name' or 'namespace/name'")
+        return cls(namespace, name)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    location: str
+
+
+@dataclass(frozen=True)
+class ArtifactDeclaration:
+    """`spec.run.artifacts[]`: an output the run exposes, at `path` (`Component:output`)."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One `spec.run.parameters[]` entry: a literal `value` or a reference to an upstream artifact."""
+
+    name: str
+    value: str | None = None
+    ref: RcKey | None = None
+    output_artifact: str | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfiguration:
+    key: RcKey
+    pipeline: str
+    experiment: str | None = None
+    provider: str | None = None
+    parameters: tuple[Parameter, ...] = ()
+    artifacts: tuple[ArtifactDeclaration, ...] = ()
+    triggered_by: tuple[RcKey, ...] = ()
+    latest_succeeded_run: str | None = None
+    latest_succeeded_artifacts: tuple[Artifact, ...] = ()
+    triggers_consumed: Mapping[RcKey, str] = field(default_factory=dict)
+    resource_version: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def parameter_sources(self) -> frozenset[RcKey]:
+        return frozenset(p.ref for p in self.parameters if p.ref is not None)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _artifacts(items: Any) -> tuple[Artifact, ...]:
+    result = []
+    for item in items or ():
+        if isinstance(item, Mapping) and _str(item.get("name")) and isinstance(item.get("location"), str):
+            result.append(Artifact(item["name"], item["location"]))
+    return tuple(result)
+
+
+def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
+    """Reads one RunConfiguration object (v1beta1 or v1alpha6) as the API server or a YAML file has it.
+
+    A malformed reference does not make the whole object unreadable: it is dropped and named in
+    `problems`, so that one bad RunConfiguration never hides the others from the index.
+    """
+    metadata = obj.get("metadata") or {}
+    namespace = _str(metadata.get("namespace")) or "default"
+    name = _str(metadata.get("name"))
+    if name is None:
+        raise ValueError("RunConfiguration without metadata.name")
+    key = RcKey(namespace, name)
+    spec = obj.get("spec") or {}
+    run = spec.get("run") or {}
+    status = obj.get("status") or {}
+    problems: list[str] = []
+
+    parameters = []
+    for item in run.get("parameters") or ():
+        pname = _str(item.get("name")) if isinstance(item, Mapping) else None
+        if pname is None:
+            problems.append("a parameter without a name")
+            continue
+        ref_obj = (item.get("valueFrom") or {}).get("runConfigurationRef")
+        if ref_obj is not None:
+            try:
+                ref = RcKey.parse(str(ref_obj.get("name", "")), namespace)
+            except ValueError as exc:
+                problems.append(f"parameter {pname}: {exc}")
+                continue
+            artifact = _str(ref_obj.get("outputArtifact"))
+            if artifact is None:
+                problems.append(f"parameter {pname}: runConfigurationRef without outputArtifact")
+                continue
+            if item.get("value") is not None:
+                problems.append(f"parameter {pname}: both value and valueFrom are set")
+            parameters.append(
+                Parameter(pname, ref=ref, output_artifact=artifact, optional=bool(ref_obj.get("optional")))
+            )
+        else:
+            value = item.get("value")
+            parameters.append(Parameter(pname, value="" if value is None else str(value)))
+
+    triggered_by = []
+    for text in (spec.get("triggers") or {}).get("runConfigurations") or ():
+        try:
+            triggered_by.append(RcKey.parse(str(text), namespace))
+        except ValueError as exc:
+            problems.append(f"trigger: {exc}")
+
+    declarations = tuple(
+        ArtifactDeclaration(str(a["name"]), str(a["path"]))
+        for a in run.get("artifacts") or ()
+        if isinstance(a, Mapping) and a.get("name") and a.get("path")
+    )
+    succeeded = (status.get("latestRuns") or {}).get("succeeded") or {}
+    consumed: dict[RcKey, str] = {}
+    for upstream, entry in ((status.get("triggers") or {}).get("runConfigurations") or {}).items():
+        provider_id = _str((entry or {}).get("providerId"))
+        if provider_id is None:
+            continue
+        try:
+            consumed[RcKey.parse(upstream, namespace)] = provider_id
+        except ValueError:
+            problems.append(f"status.triggers: {upstream!r} is not a RunConfiguration reference")
+
+    return RunConfiguration(
+        key=key,
+        pipeline=str(run.get("pipeline") or ""),
+        experiment=_str(run.get("experimentName")),
+        provider=_str(run.get("provider")),
+        parameters=tuple(parameters),
+        artifacts=declarations,
+        triggered_by=tuple(dict.fromkeys(triggered_by)),
+        latest_succeeded_run=_str(succeeded.get("providerId")),
+        latest_succeeded_artifacts=_artifacts(succeeded.get("artifacts")),
+        triggers_consumed=consumed,
+        resource_version=_str(metadata.get("resourceVersion")),
+        problems=tuple(problems),
+    )

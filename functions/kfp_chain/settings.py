@@ -1,0 +1,175 @@
+"""Settings: every environment variable kfp-chain reads, in one place.
+
+Read once at start-up into a frozen value; a bad value fails the start with a message naming the
+variable, rather than the first event with a stack trace. `ENVIRONMENT_VARIABLES` is the list the
+README, the Knative manifests and their tests are checked against.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import ConfigurationError
+
+__all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
+
+T = TypeVar("T", int, float)
+
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (
+    "KFP_HOST",
+    "KFP_TOKEN",
+    "KFP_TOKEN_FILE",
+    "KFP_NAMESPACE",
+    "RUNCONFIGURATIONS",
+    "RUNCONFIGURATION_API_VERSION",
+    "RUNCONFIGURATION_NAMESPACES",
+    "KFP_PIPELINE_NAME",
+    "KFP_DEFAULT_EXPERIMENT",
+    "RECORD_LATEST_RUNS",
+    "KFP_CHAIN_CLAIM_LEASE_SECONDS",
+    "KFP_CHAIN_RETRY_BUDGET_SECONDS",
+    "KFP_CHAIN_INDEX",
+    "KFP_CHAIN_RESYNC_SECONDS",
+    "KFP_CHAIN_HOLDER",
+    "KFP_CHAIN_MAX_BODY_BYTES",
+    "KFP_CHAIN_STATE_DB",
+    "KFP_CHAIN_LOCAL_DIR",
+    "KFP_CHAIN_PIPELINES_DIR",
+    "KFP_CHAIN_EVENT_SINK",
+    "KUBECONFIG",
+    "PORT",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+)
+
+PIPELINE_NAMINGS = ("plain", "kfp-operator")
+INDEX_MODES = ("watch", "list")
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+@dataclass(frozen=True)
+class Settings:
+    runconfigurations: str  # "kubernetes" or a folder path
+    kfp_host: str | None = None
+    kfp_token: str | None = None
+    kfp_token_file: str | None = None
+    kfp_namespace: str | None = None
+    api_version: str = "pipelines.kubeflow.org/v1beta1"
+    namespaces: tuple[str, ...] = ()  # allow-list; empty = every namespace
+    pipeline_naming: str = "plain"
+    default_experiment: str = "Default"
+    record_latest_runs: bool = True
+    claim_lease_seconds: float = 120.0
+    retry_budget_seconds: float = 20.0
+    index_mode: str = "watch"
+    resync_seconds: float = 300.0
+    holder: str = "kfp-chain"
+    max_body_bytes: int = 1 << 20
+    state_db: Path = Path(".local/kfp-chain/state.db")
+    local_dir: Path = Path(".local/kfp-chain")
+    pipelines_dir: Path = Path(".local/kfp-chain/pipelines")
+    event_sink: str | None = None
+    port: int = 8080
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @property
+    def from_kubernetes(self) -> bool:
+        return self.runconfigurations == "kubernetes"
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def allows(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+        source = get("RUNCONFIGURATIONS")
+        if source is None:
+            if env.get("KUBERNETES_SERVICE_HOST") or IN_CLUSTER_TOKEN.exists():
+                source = "kubernetes"
+            else:
+                raise ConfigurationError(
+                    "RUNCONFIGURATIONS is not set: set it to 'kubernetes' (in-cluster config or KUBECONFIG) "
+                    "or to a folder of RunConfiguration YAML files, e.g. RUNCONFIGURATIONS=examples/resources"
+                )
+        if source != "kubernetes" and not Path(source).is_dir():
+            raise ConfigurationError(
+                f"RUNCONFIGURATIONS={source!r} is neither 'kubernetes' nor an existing folder of YAML files"
+            )
+        api_version = get("RUNCONFIGURATION_API_VERSION") or "pipelines.kubeflow.org/v1beta1"
+        if "/" not in api_version:
+            raise ConfigurationError(f"RUNCONFIGURATION_API_VERSION={api_version!r} must be 'group/version'")
+        naming = get("KFP_PIPELINE_NAME") or "plain"
+        if naming not in PIPELINE_NAMINGS:
+            raise ConfigurationError(f"KFP_PIPELINE_NAME={naming!r} must be one of {', '.join(PIPELINE_NAMINGS)}")
+        index_mode = get("KFP_CHAIN_INDEX") or "watch"
+        if index_mode not in INDEX_MODES:
+            raise ConfigurationError(f"KFP_CHAIN_INDEX={index_mode!r} must be one of {', '.join(INDEX_MODES)}")
+        local_dir = Path(get("KFP_CHAIN_LOCAL_DIR") or ".local/kfp-chain")
+        port = _number(get, "PORT", 8080, int)
+        return cls(
+            runconfigurations=source,
+            kfp_host=get("KFP_HOST"),
+            kfp_token=get("KFP_TOKEN"),
+            kfp_token_file=get("KFP_TOKEN_FILE"),
+            kfp_namespace=get("KFP_NAMESPACE"),
+            api_version=api_version,
+            namespaces=tuple(n.strip() for n in (get("RUNCONFIGURATION_NAMESPACES") or "").split(",") if n.strip()),
+            pipeline_naming=naming,
+            default_experiment=get("KFP_DEFAULT_EXPERIMENT") or "Default",
+            record_latest_runs=_flag(get, "RECORD_LATEST_RUNS", True),
+            claim_lease_seconds=_number(get, "KFP_CHAIN_CLAIM_LEASE_SECONDS", 120.0, float),
+            retry_budget_seconds=_number(get, "KFP_CHAIN_RETRY_BUDGET_SECONDS", 20.0, float),
+            index_mode=index_mode,
+            resync_seconds=_number(get, "KFP_CHAIN_RESYNC_SECONDS", 300.0, float),
+            holder=get("KFP_CHAIN_HOLDER") or f"{socket.gethostname()}-{os.getpid()}",
+            max_body_bytes=_number(get, "KFP_CHAIN_MAX_BODY_BYTES", 1 << 20, int),
+            state_db=Path(get("KFP_CHAIN_STATE_DB") or local_dir / "state.db"),
+            local_dir=local_dir,
+            pipelines_dir=Path(get("KFP_CHAIN_PIPELINES_DIR") or local_dir / "pipelines"),
+            event_sink=get("KFP_CHAIN_EVENT_SINK") or f"http://127.0.0.1:{port}/",
+            port=port,
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_format=get("LOG_FORMAT") or "json",
+        )
+
+
+def _flag(get: object, name: str, default: bool) -> bool:
+    assert callable(get)
+    value = get(name)
+    if value is None:
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name}={value!r} must be true or false")
+
+
+def _number(get: object, name: str, default: T, kind: type[T]) -> T:
+    assert callable(get)
+    value = get(name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={value!r} is not a number") from exc
+    if number <= 0:
+        raise ConfigurationError(f"{name}={value!r} must be positive")
+    return number
