@@ -9,6 +9,7 @@ connections, and "commit then fail" where the write happens but the answer is lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -19,7 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Fault", "FaultInjector", "FakeServer", "Request", "Response", "Route", "LoggedRequest"]
+__all__ = [
+    "DropConnection",
+    "FakeServer",
+    "Fault",
+    "FaultInjector",
+    "LoggedRequest",
+    "Request",
+    "Response",
+    "Route",
+]
 
 
 @dataclass
@@ -53,6 +63,7 @@ class LoggedRequest:
     path: str
     query: dict[str, list[str]]
     status: int
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names, e.g. "content-type"
 
 
 @dataclass
@@ -121,8 +132,11 @@ class Route:
     handler: Handler
 
 
-class _Dropped(Exception):
-    pass
+class DropConnection(Exception):
+    """Raise from a handler or a streamed body to close the connection without a (complete) answer."""
+
+
+_Dropped = DropConnection
 
 
 class FakeServer:
@@ -157,6 +171,11 @@ class FakeServer:
         status = 405 if method_not_allowed else 404
         return Response(status, {"error": f"no route for {request.method} {request.path}"})
 
+    def fault_response(self, status: int, committed: bool) -> Response:
+        """The answer of an injected fault; subclasses return their API's error body."""
+        message = "injected fault after commit" if committed else "injected fault"
+        return Response(status, {"error": message, "code": status})
+
     # -- lifecycle -------------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -170,7 +189,7 @@ class FakeServer:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _handle(self) -> None:
@@ -178,8 +197,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._httpd = ThreadingHTTPServer((self._host, self._port), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer((self._host, self._port), _Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -232,26 +250,26 @@ class FakeServer:
             if fault is not None and fault.mode == "drop":
                 raise _Dropped
             if fault is not None and fault.mode == "status":
-                response = Response(fault.status, {"error": "injected fault", "code": fault.status})
+                response = self.fault_response(fault.status, committed=False)
             else:
                 try:
                     response = self.dispatch(request)
+                except _Dropped:
+                    raise
                 except Exception as exc:  # a bug in a fake must be visible, not a hang
                     response = Response(500, {"error": f"fake crashed: {exc!r}"})
                 if fault is not None and fault.mode == "after":
                     if fault.status == 0:
                         raise _Dropped
-                    response = Response(fault.status, {"error": "injected fault after commit"})
+                    response = self.fault_response(fault.status, committed=True)
             status = response.status
             self._log(request, status)
             logged = True
             self._write(h, response)
         except (_Dropped, BrokenPipeError, ConnectionResetError):
             h.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(2)
-            except OSError:
-                pass
         finally:
             if not logged:
                 self._log(request, status)
@@ -259,7 +277,9 @@ class FakeServer:
     def _log(self, request: Request, status: int) -> None:
         # Logged before the answer is written, so a client that has its answer sees its request here.
         with self._log_lock:
-            self.requests.append(LoggedRequest(request.method, request.path, request.query, status))
+            self.requests.append(
+                LoggedRequest(request.method, request.path, request.query, status, request.headers)
+            )
 
     @staticmethod
     def _write(h: BaseHTTPRequestHandler, response: Response) -> None:
@@ -282,6 +302,12 @@ class FakeServer:
         h.send_header("Content-Length", str(len(payload)))
         h.end_headers()
         h.wfile.write(payload)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Many client threads connect at once in load tests; the default backlog of 5 resets connections.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _iter(stream: Iterable[bytes]) -> Iterator[bytes]:
