@@ -36,3 +36,7 @@ serve: $(STAMP) ## start the trigger function with functions-framework on $$PORT
 
 serve-dead-letter: $(STAMP) ## start the dead-letter function on $$PORT
 	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --port $(PORT)
+
+.PHONY: image
+image: ## build the container image with docker (IMAGE=name:tag, default kfp-chain:dev; no engine in CI)
+	docker build -t $(if $(IMAGE),$(IMAGE),kfp-chain:dev) .
