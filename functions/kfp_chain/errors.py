@@ -104,6 +104,10 @@ class UnknownPipeline(PermanentError):
 class RejectedByBackend(PermanentError):
     reason = "rejected"
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class CycleRefused(PermanentError):
     reason = "cycle"

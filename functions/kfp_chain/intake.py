@@ -34,7 +34,20 @@ __all__ = [
 
 EVENT_TYPE = "org.kubeflow.pipelines.run-completion"
 STATUSES = ("succeeded", "failed")
-ARTIFACT_SCHEMES = ("gs", "s3", "minio", "http", "https", "file", "abfs", "abfss", "az", "wasbs", "hdfs", "oci")
+ARTIFACT_SCHEMES = (
+    "gs",
+    "s3",
+    "minio",
+    "http",
+    "https",
+    "file",
+    "abfs",
+    "abfss",
+    "az",
+    "wasbs",
+    "hdfs",
+    "oci",
+)
 MAX_ARTIFACTS = 256
 MAX_TEXT = 4096
 
@@ -82,7 +95,9 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
     if not is_binary and not is_structured:
         if content_type and not _is_json(content_type):
             raise InvalidEvent(
-                f"content type {content_type!r} is neither a CloudEvent nor JSON", field="content-type", status=415
+                f"content type {content_type!r} is neither a CloudEvent nor JSON",
+                field="content-type",
+                status=415,
             )
         return parse_data(_json_object(body, "body"))
     try:
@@ -93,7 +108,9 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
         raise InvalidEvent(f"not a valid CloudEvent: {_first_line(exc)}", field="cloudevent") from exc
     attributes = event.get_attributes()
     if attributes.get("type") != EVENT_TYPE:
-        raise InvalidEvent(f"unsupported event type {attributes.get('type')!r}, expected {EVENT_TYPE}", field="type")
+        raise InvalidEvent(
+            f"unsupported event type {attributes.get('type')!r}, expected {EVENT_TYPE}", field="type"
+        )
     data = event.get_data()
     if isinstance(data, bytes | str):
         data = _json_object(data.encode() if isinstance(data, str) else data, "data")

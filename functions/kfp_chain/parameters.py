@@ -33,7 +33,9 @@ class ResolvedParameters:
     omitted: tuple[str, ...] = ()  # optional references that had nothing to offer
 
 
-def resolve_parameters(dependent: RunConfiguration, event: RunCompletion, lookup: Lookup) -> ResolvedParameters:
+def resolve_parameters(
+    dependent: RunConfiguration, event: RunCompletion, lookup: Lookup
+) -> ResolvedParameters:
     values: dict[str, str] = {}
     omitted: list[str] = []
     for parameter in dependent.parameters:
@@ -58,7 +60,9 @@ def _artifact_location(parameter: Parameter, event: RunCompletion, lookup: Looku
     upstream = lookup(parameter.ref)
     if upstream is None:
         return None
-    found = next((a for a in upstream.latest_succeeded_artifacts if a.name == parameter.output_artifact), None)
+    found = next(
+        (a for a in upstream.latest_succeeded_artifacts if a.name == parameter.output_artifact), None
+    )
     return found.location if found else None
 
 
@@ -66,7 +70,9 @@ def _missing(parameter: Parameter, event: RunCompletion, lookup: Lookup) -> str:
     ref = f"{parameter.ref}:{parameter.output_artifact}"
     if parameter.ref == event.run_configuration:
         names = ", ".join(a.name for a in event.artifacts) or "none"
-        where = f"event {event.run_id} of {event.run_configuration} has no artifact {parameter.output_artifact!r}"
+        where = (
+            f"event {event.run_id} of {event.run_configuration} has no artifact {parameter.output_artifact!r}"
+        )
         return f"parameter {parameter.name!r} <- {ref}: {where} (it has: {names})"
     assert parameter.ref is not None
     upstream = lookup(parameter.ref)

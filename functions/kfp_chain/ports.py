@@ -18,8 +18,8 @@ from .dependents import DependentsIndex
 from .runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
 
 __all__ = [
-    "Clock",
     "ClaimState",
+    "Clock",
     "IndexProvider",
     "Launcher",
     "Ledger",

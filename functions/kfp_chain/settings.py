@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +19,7 @@ from .errors import ConfigurationError
 __all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
 
 T = TypeVar("T", int, float)
+Getter = Callable[[str], str | None]
 
 ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "KFP_HOST",
@@ -95,12 +96,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        values: Mapping[str, str] = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            return (values.get(name) or "").strip() or None
 
         source = get("RUNCONFIGURATIONS")
         if source is None:
-            if env.get("KUBERNETES_SERVICE_HOST") or IN_CLUSTER_TOKEN.exists():
+            if get("KUBERNETES_SERVICE_HOST") or get("KUBECONFIG") or IN_CLUSTER_TOKEN.exists():
                 source = "kubernetes"
             else:
                 raise ConfigurationError(
@@ -116,10 +119,14 @@ class Settings:
             raise ConfigurationError(f"RUNCONFIGURATION_API_VERSION={api_version!r} must be 'group/version'")
         naming = get("KFP_PIPELINE_NAME") or "plain"
         if naming not in PIPELINE_NAMINGS:
-            raise ConfigurationError(f"KFP_PIPELINE_NAME={naming!r} must be one of {', '.join(PIPELINE_NAMINGS)}")
+            raise ConfigurationError(
+                f"KFP_PIPELINE_NAME={naming!r} must be one of {', '.join(PIPELINE_NAMINGS)}"
+            )
         index_mode = get("KFP_CHAIN_INDEX") or "watch"
         if index_mode not in INDEX_MODES:
-            raise ConfigurationError(f"KFP_CHAIN_INDEX={index_mode!r} must be one of {', '.join(INDEX_MODES)}")
+            raise ConfigurationError(
+                f"KFP_CHAIN_INDEX={index_mode!r} must be one of {', '.join(INDEX_MODES)}"
+            )
         local_dir = Path(get("KFP_CHAIN_LOCAL_DIR") or ".local/kfp-chain")
         port = _number(get, "PORT", 8080, int)
         return cls(
@@ -129,7 +136,9 @@ class Settings:
             kfp_token_file=get("KFP_TOKEN_FILE"),
             kfp_namespace=get("KFP_NAMESPACE"),
             api_version=api_version,
-            namespaces=tuple(n.strip() for n in (get("RUNCONFIGURATION_NAMESPACES") or "").split(",") if n.strip()),
+            namespaces=tuple(
+                n.strip() for n in (get("RUNCONFIGURATION_NAMESPACES") or "").split(",") if n.strip()
+            ),
             pipeline_naming=naming,
             default_experiment=get("KFP_DEFAULT_EXPERIMENT") or "Default",
             record_latest_runs=_flag(get, "RECORD_LATEST_RUNS", True),
@@ -149,8 +158,7 @@ class Settings:
         )
 
 
-def _flag(get: object, name: str, default: bool) -> bool:
-    assert callable(get)
+def _flag(get: Getter, name: str, default: bool) -> bool:
     value = get(name)
     if value is None:
         return default
@@ -161,8 +169,7 @@ def _flag(get: object, name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name}={value!r} must be true or false")
 
 
-def _number(get: object, name: str, default: T, kind: type[T]) -> T:
-    assert callable(get)
+def _number(get: Getter, name: str, default: T, kind: type[T]) -> T:
     value = get(name)
     if value is None:
         return default

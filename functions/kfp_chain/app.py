@@ -1,0 +1,136 @@
+"""Wiring: settings -> the source, ledger, launcher and index the chain runs on; and the HTTP answer.
+
+Built once per process (on the first request, or eagerly by a server that wants readiness to
+mean "ready"). `respond` is the single place where an outcome becomes an HTTP status, following
+the Knative delivery contract: 2xx handled (including duplicates and "nothing depends on this"),
+4xx never retried, 5xx retried by the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from .chain import Chain, ChainOptions, Observer, Report
+from .errors import ConfigurationError, InvalidEvent, TemporaryError
+from .index_list import ListIndex
+from .intake import parse_request
+from .logs import configure_logging
+from .observers import LogObserver
+from .ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
+from .settings import Settings
+
+__all__ = ["App", "build_app", "respond"]
+
+log = logging.getLogger("kfp_chain")
+
+
+@dataclass
+class App:
+    settings: Settings
+    chain: Chain
+    source: RunConfigurationSource
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def index(self) -> IndexProvider:
+        return self.chain.index
+
+    def ready(self) -> bool:
+        return self.index.ready()
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                log.exception("error while closing")
+
+
+def build_app(settings: Settings, observers: list[Observer] | None = None) -> App:
+    source: RunConfigurationSource
+    ledger: Ledger
+    closers: list[Callable[[], None]] = []
+    if settings.from_kubernetes:
+        from .kubernetes_store import KubernetesLedger, KubernetesSource, kubernetes_api_client
+
+        api_client = kubernetes_api_client()
+        kube_source = KubernetesSource(api_client, settings.group, settings.version, settings.namespaces)
+        source, ledger = kube_source, KubernetesLedger(kube_source)
+    else:
+        from pathlib import Path
+
+        from .folder_store import FolderSource, SqliteLedger
+
+        source = FolderSource(Path(settings.runconfigurations), settings.state_db, settings.namespaces)
+        ledger = SqliteLedger(settings.state_db)
+    index: IndexProvider = ListIndex(source)
+    launcher = build_launcher(settings, closers)
+    options = ChainOptions(
+        holder=settings.holder,
+        default_experiment=settings.default_experiment,
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+        retry_budget_seconds=settings.retry_budget_seconds,
+        record_latest_runs=settings.record_latest_runs,
+        allows=settings.allows,
+    )
+    chain = Chain(index, ledger, launcher, options, observers=[LogObserver(), *(observers or [])])
+    return App(settings, chain, source, closers)
+
+
+def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Launcher:
+    if settings.kfp_host:
+        from .kfp_launcher import KfpLauncher, kfp_client
+
+        host, token, token_file, namespace = (
+            settings.kfp_host,
+            settings.kfp_token,
+            settings.kfp_token_file,
+            settings.kfp_namespace,
+        )
+        return KfpLauncher(
+            lambda: kfp_client(host, token, token_file, namespace), settings.pipeline_naming, namespace
+        )
+    try:
+        from .local_runner import LocalLauncher
+    except ImportError as exc:  # pragma: no cover - the module ships with the package
+        raise ConfigurationError(f"KFP_HOST is not set and the local runner cannot load: {exc}") from exc
+    local = LocalLauncher(
+        pipelines_dir=settings.pipelines_dir,
+        runs_dir=settings.local_dir / "runs",
+        state_db=settings.state_db,
+        sink_url=settings.event_sink,
+    )
+    closers.append(local.close)
+    return local
+
+
+def respond(app: App, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    """One event in, one (status, JSON body) out; never raises."""
+    try:
+        event = parse_request(headers, body, app.settings.max_body_bytes)
+    except InvalidEvent as exc:
+        log.warning("rejected event: %s", exc, extra={"field": exc.field, "status": exc.status})
+        return exc.status, exc.as_body()
+    try:
+        report = app.chain.handle(event)
+    except TemporaryError as exc:
+        log.warning(
+            "temporary fault, broker will retry: %s", exc, extra={"emitter": str(event.run_configuration)}
+        )
+        return 503, {"error": exc.reason, "message": str(exc)}
+    except Exception as exc:  # a bug must still answer, and a 5xx keeps the event
+        log.exception("unexpected error", extra={"emitter": str(event.run_configuration)})
+        return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
+    return _status(report), report.as_body()
+
+
+def _status(report: Report) -> int:
+    return 503 if report.retry else 200
+
+
+def configure(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)

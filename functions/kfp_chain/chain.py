@@ -1,0 +1,285 @@
+"""The orchestrating chain: one run-completion event -> at most one run per dependent.
+
+The flow, in this order and only in this direction:
+    intake (done by the caller) -> find dependents -> resolve parameters -> claim -> start run -> record
+
+`plan` is pure (index + event -> what would happen and why); the CLI's `explain` calls it, so a dry
+run takes the exact code path the function takes. `handle` carries the plan out through the ports.
+
+Exactly-once protocol, per (dependent, upstream, upstream runId) trigger:
+ 1. claim it in the ledger (optimistic concurrency); DONE -> a duplicate, HELD -> 5xx and retry;
+ 2. the holder looks for a KFP run with the trigger's deterministic display name (a previous
+    attempt may have created it and lost the answer), and only creates one when none exists;
+ 3. complete: record `status.triggers.runConfigurations[upstream].providerId = runId`, drop the claim;
+ 4. any failure releases the claim, so the next delivery starts from step 1.
+A claim whose holder died expires after the lease and is taken over; step 2 makes that safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from .dependents import DependentsIndex
+from .errors import CycleRefused, PermanentError, TemporaryError, TriggerInProgress, UnresolvableParameter
+from .intake import RunCompletion
+from .parameters import resolve_parameters
+from .ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
+from .runconfiguration import RcKey, RunConfiguration
+
+__all__ = ["Chain", "ChainOptions", "Observer", "Outcome", "Plan", "Report", "plan"]
+
+log = logging.getLogger("kfp_chain")
+T = TypeVar("T")
+
+STARTED = "started"
+DUPLICATE = "duplicate"
+SKIPPED = "skipped"
+RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one dependent would do for an event: start with `parameters`, or not, and why."""
+
+    dependent: RunConfiguration
+    trigger: Trigger
+    parameters: dict[str, str] = field(default_factory=dict)
+    omitted: tuple[str, ...] = ()
+    refusal: PermanentError | None = None
+
+    @property
+    def runnable(self) -> bool:
+        return self.refusal is None
+
+    def request(self, default_experiment: str) -> RunRequest:
+        return RunRequest(
+            runconfiguration=self.dependent.key,
+            display_name=self.trigger.display_name,
+            pipeline=self.dependent.pipeline,
+            experiment=self.dependent.experiment or default_experiment,
+            parameters=self.parameters,
+            artifacts=self.dependent.artifacts,
+            labels={
+                "kfp-chain/dependent": str(self.dependent.key),
+                "kfp-chain/upstream": str(self.trigger.upstream),
+                "kfp-chain/upstream-run-id": self.trigger.upstream_run_id,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    dependent: RcKey
+    outcome: str  # started | duplicate | skipped | retry
+    reason: str | None = None
+    detail: str | None = None
+    run_id: str | None = None
+    display_name: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    event: RunCompletion
+    outcomes: tuple[Outcome, ...] = ()
+    note: str | None = None
+
+    @property
+    def retry(self) -> bool:
+        """True when the broker must redeliver: some dependent hit a temporary fault."""
+        return any(o.outcome == RETRY for o in self.outcomes)
+
+    def as_body(self) -> dict[str, object]:
+        return {
+            "event": {
+                "runConfigurationName": str(self.event.run_configuration),
+                "runId": self.event.run_id,
+                "status": self.event.status,
+            },
+            "note": self.note,
+            "dependents": [
+                {k: v for k, v in vars(o).items() if v not in (None, {})} | {"dependent": str(o.dependent)}
+                for o in self.outcomes
+            ],
+        }
+
+
+class Observer(Protocol):
+    """Hears every decision: logs, metrics and Kubernetes Events hang off this."""
+
+    def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChainOptions:
+    holder: str
+    default_experiment: str = "Default"
+    claim_lease: timedelta = timedelta(seconds=120)
+    retry_budget_seconds: float = 20.0
+    record_latest_runs: bool = True
+    allows: Callable[[str], bool] = lambda namespace: True
+
+
+def plan(
+    index: DependentsIndex, event: RunCompletion, allows: Callable[[str], bool] = lambda _: True
+) -> list[Plan]:
+    """Pure: which dependents an event triggers, with which parameters, and why not the others."""
+    plans: list[Plan] = []
+    for dependent in index.dependents_of(event.run_configuration):
+        if not allows(dependent.key.namespace):
+            continue
+        trigger = Trigger(dependent.key, event.run_configuration, event.run_id)
+        cycle = index.refused_edge(event.run_configuration, dependent.key)
+        if cycle is not None:
+            path = " -> ".join(str(k) for k in cycle)
+            refusal = CycleRefused(
+                f"{event.run_configuration} -> {dependent.key} closes a trigger cycle among {path}"
+            )
+            plans.append(Plan(dependent, trigger, refusal=refusal))
+            continue
+        try:
+            resolved = resolve_parameters(dependent, event, index.get)
+        except UnresolvableParameter as exc:
+            plans.append(Plan(dependent, trigger, refusal=exc))
+            continue
+        plans.append(Plan(dependent, trigger, resolved.values, resolved.omitted))
+    return plans
+
+
+class Chain:
+    def __init__(
+        self,
+        index: IndexProvider,
+        ledger: Ledger,
+        launcher: Launcher,
+        options: ChainOptions,
+        observers: Sequence[Observer] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.index = index
+        self.ledger = ledger
+        self.launcher = launcher
+        self.options = options
+        self.observers = list(observers)
+        self._sleep = sleep
+
+    def handle(self, event: RunCompletion) -> Report:
+        """Carries one event through; raises only `TemporaryError` for faults before any dependent."""
+        if not event.succeeded:
+            log.info(
+                "upstream run did not succeed: nothing starts",
+                extra={"emitter": str(event.run_configuration), "runId": event.run_id, "outcome": "ignored"},
+            )
+            return Report(event, note=f"status {event.status}: nothing starts")
+        index = self.index.current()
+        if self.options.record_latest_runs and event.run_configuration in index:
+            self._retrying(
+                lambda: self.ledger.record_succeeded(event.run_configuration, event.run_id, event.artifacts),
+                deadline=time.monotonic() + self.options.retry_budget_seconds,
+            )
+        plans = plan(index, event, self.options.allows)
+        if not plans:
+            return Report(event, note="nothing depends on this RunConfiguration")
+        deadline = time.monotonic() + self.options.retry_budget_seconds
+        outcomes = tuple(self._carry_out(event, p, deadline) for p in plans)
+        return Report(event, outcomes)
+
+    # -- one dependent ---------------------------------------------------------------
+    def _carry_out(self, event: RunCompletion, plan: Plan, deadline: float) -> Outcome:
+        if plan.refusal is not None:
+            outcome = Outcome(
+                plan.dependent.key,
+                SKIPPED,
+                reason=plan.refusal.reason,
+                detail=str(plan.refusal),
+                display_name=plan.trigger.display_name,
+            )
+        else:
+            try:
+                outcome = self._retrying(lambda: self._trigger(plan), deadline)
+            except TemporaryError as exc:
+                outcome = Outcome(
+                    plan.dependent.key,
+                    RETRY,
+                    reason=exc.reason,
+                    detail=str(exc),
+                    display_name=plan.trigger.display_name,
+                )
+            except PermanentError as exc:
+                outcome = Outcome(
+                    plan.dependent.key,
+                    SKIPPED,
+                    reason=exc.reason,
+                    detail=str(exc),
+                    display_name=plan.trigger.display_name,
+                    parameters=plan.parameters,
+                )
+        for observer in self.observers:
+            try:
+                observer.on_outcome(event, outcome)
+            except Exception:  # an observer must never turn a handled event into a failure
+                log.exception("observer failed", extra={"observer": type(observer).__name__})
+        return outcome
+
+    def _trigger(self, plan: Plan) -> Outcome:
+        trigger, holder = plan.trigger, self.options.holder
+        state = self.ledger.claim(trigger, holder, self.options.claim_lease)
+        if state is ClaimState.DONE:
+            return Outcome(
+                plan.dependent.key, DUPLICATE, reason="already-triggered", display_name=trigger.display_name
+            )
+        if state is ClaimState.HELD:
+            raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
+        try:
+            run_id = self.launcher.find_run(trigger.display_name)
+            found = run_id is not None
+            if run_id is None:
+                run_id = self.launcher.start_run(plan.request(self.options.default_experiment))
+            self.ledger.complete(trigger, holder, run_id)
+        except Exception:  # whatever happened, the next delivery must be able to claim it
+            self._release(trigger)
+            raise
+        return Outcome(
+            plan.dependent.key,
+            DUPLICATE if found else STARTED,
+            reason="run-already-existed" if found else None,
+            run_id=run_id,
+            display_name=trigger.display_name,
+            parameters=plan.parameters,
+        )
+
+    def _release(self, trigger: Trigger) -> None:
+        try:
+            self.ledger.release(trigger, self.options.holder)
+        except TemporaryError as exc:  # the lease will expire; the next delivery takes it over
+            log.warning("could not release claim", extra={"trigger": trigger.display_name, "error": str(exc)})
+
+    def _retrying(self, work: Callable[[], T], deadline: float) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("temporary fault, retrying", extra={"attempt": state.attempt_number, "error": str(exc)})
+
+        budget = max(0.0, deadline - time.monotonic())
+        retrying = Retrying(
+            retry=retry_if_exception_type(TemporaryError),
+            stop=stop_after_delay(budget) | stop_after_attempt(8),
+            wait=wait_exponential_jitter(initial=0.1, max=2.0, jitter=0.2),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=before_sleep,
+        )
+        return retrying(work)

@@ -1,0 +1,201 @@
+"""RunConfigurations from a folder of YAML files, with their status kept in SQLite.
+
+The embedded default: no cluster, the same chain. The YAML files are the spec (edit them and the
+next event sees it); what the API server would keep in `status` (latest succeeded runs, consumed
+triggers) and the claims live in one SQLite file, so they survive restarts and are shared by every
+process on the machine (the function, the CLI, the local runner). Claims and completions are rows
+under a primary key (dependent, upstream, runId) written in `BEGIN IMMEDIATE` transactions, which
+gives the same exactly-once guarantee the resourceVersion precondition gives in the cluster, and
+a permanent record of every trigger rather than only the latest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import BackendUnavailable
+from .ports import ClaimState, Clock, SystemClock, Trigger
+from .runconfiguration import KIND, Artifact, RcKey, RunConfiguration, parse_runconfiguration
+
+__all__ = ["FolderSource", "SqliteLedger", "connect"]
+
+log = logging.getLogger("kfp_chain.folder")
+Objects = list[dict[str, Any]]  # `list` is a method name below
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+    dependent TEXT NOT NULL, upstream TEXT NOT NULL, run_id TEXT NOT NULL,
+    holder TEXT NOT NULL, expires_at REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+    kfp_run_id TEXT, updated_at REAL NOT NULL,
+    PRIMARY KEY (dependent, upstream, run_id)
+);
+CREATE TABLE IF NOT EXISTS consumed (
+    dependent TEXT NOT NULL, upstream TEXT NOT NULL, run_id TEXT NOT NULL,
+    PRIMARY KEY (dependent, upstream)
+);
+CREATE TABLE IF NOT EXISTS latest_succeeded (
+    runconfiguration TEXT PRIMARY KEY, run_id TEXT NOT NULL, artifacts TEXT NOT NULL, updated_at REAL NOT NULL
+);
+"""
+
+
+@contextmanager
+def connect(path: Path, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    """One short-lived connection per operation: safe across threads and processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise BackendUnavailable(f"state store {path}: {exc}") from exc
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+        connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        yield connection
+        connection.execute("COMMIT")
+    except sqlite3.OperationalError as exc:  # "database is locked" and friends pass with time
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise BackendUnavailable(f"state store {path}: {exc}") from exc
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    finally:
+        connection.close()
+
+
+class FolderSource:
+    def __init__(self, folder: Path, state_db: Path, namespaces: tuple[str, ...] = ()) -> None:
+        self.folder, self.state_db, self.namespaces = folder, state_db, namespaces
+
+    def list(self) -> list[RunConfiguration]:
+        status = self._status()
+        result = []
+        for obj in self.objects():
+            rc = parse_runconfiguration(obj)
+            if self.namespaces and rc.key.namespace not in self.namespaces:
+                continue
+            result.append(_with_status(rc, status))
+        return result
+
+    def get(self, key: RcKey) -> RunConfiguration | None:
+        return next((rc for rc in self.list() if rc.key == key), None)
+
+    def objects(self) -> Objects:
+        """Every RunConfiguration document in the folder; other kinds (Pipelines...) are skipped."""
+        found = []
+        for path in sorted([*self.folder.rglob("*.yaml"), *self.folder.rglob("*.yml")]):
+            try:
+                documents = list(yaml.safe_load_all(path.read_text()))
+            except (yaml.YAMLError, OSError) as exc:
+                log.warning("unreadable YAML file skipped", extra={"file": str(path), "error": str(exc)})
+                continue
+            for doc in documents:
+                if isinstance(doc, dict) and doc.get("kind") == KIND:
+                    found.append(doc)
+        return found
+
+    def _status(self) -> dict[str, Any]:
+        with connect(self.state_db) as db:
+            latest = {
+                rc: (run_id, json.loads(artifacts))
+                for rc, run_id, artifacts in db.execute(
+                    "SELECT runconfiguration, run_id, artifacts FROM latest_succeeded"
+                )
+            }
+            consumed: dict[str, dict[str, str]] = {}
+            for dependent, upstream, run_id in db.execute("SELECT dependent, upstream, run_id FROM consumed"):
+                consumed.setdefault(dependent, {})[upstream] = run_id
+        return {"latest": latest, "consumed": consumed}
+
+
+def _with_status(rc: RunConfiguration, status: dict[str, Any]) -> RunConfiguration:
+    latest = status["latest"].get(str(rc.key))
+    consumed = status["consumed"].get(str(rc.key), {})
+    return replace(
+        rc,
+        latest_succeeded_run=latest[0] if latest else rc.latest_succeeded_run,
+        latest_succeeded_artifacts=(
+            tuple(Artifact(a["name"], a["location"]) for a in latest[1])
+            if latest
+            else rc.latest_succeeded_artifacts
+        ),
+        triggers_consumed={**rc.triggers_consumed, **{RcKey.parse(u): r for u, r in consumed.items()}},
+    )
+
+
+class SqliteLedger:
+    def __init__(self, state_db: Path, clock: Clock | None = None) -> None:
+        self.state_db = state_db
+        self.clock = clock or SystemClock()
+
+    def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
+        now = self.clock.now().timestamp()
+        key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
+        with connect(self.state_db, immediate=True) as db:
+            row = db.execute(
+                "SELECT holder, expires_at, done FROM claims WHERE dependent=? AND upstream=? AND run_id=?",
+                key,
+            ).fetchone()
+            if row is not None and row[2]:
+                return ClaimState.DONE
+            if row is not None and row[0] != holder and row[1] > now:
+                return ClaimState.HELD
+            db.execute(
+                "INSERT INTO claims (dependent, upstream, run_id, holder, expires_at, updated_at) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT (dependent, upstream, run_id)"
+                " DO UPDATE SET holder=excluded.holder, expires_at=excluded.expires_at, updated_at=excluded.updated_at",
+                (*key, holder, now + lease.total_seconds(), now),
+            )
+        return ClaimState.ACQUIRED
+
+    def complete(self, trigger: Trigger, holder: str, run_id: str) -> None:
+        key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
+        with connect(self.state_db, immediate=True) as db:
+            db.execute(
+                "UPDATE claims SET done=1, kfp_run_id=?, updated_at=? WHERE dependent=? AND upstream=? AND run_id=?",
+                (run_id, self.clock.now().timestamp(), *key),
+            )
+            db.execute(
+                "INSERT INTO consumed (dependent, upstream, run_id) VALUES (?,?,?)"
+                " ON CONFLICT (dependent, upstream) DO UPDATE SET run_id=excluded.run_id",
+                key,
+            )
+
+    def release(self, trigger: Trigger, holder: str) -> None:
+        key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
+        with connect(self.state_db, immediate=True) as db:
+            db.execute(
+                "DELETE FROM claims WHERE dependent=? AND upstream=? AND run_id=? AND holder=? AND done=0",
+                (*key, holder),
+            )
+
+    def record_succeeded(self, key: RcKey, run_id: str, artifacts: tuple[Artifact, ...]) -> None:
+        payload = json.dumps([{"name": a.name, "location": a.location} for a in artifacts])
+        with connect(self.state_db, immediate=True) as db:
+            db.execute(
+                "INSERT INTO latest_succeeded (runconfiguration, run_id, artifacts, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (runconfiguration) DO UPDATE SET run_id=excluded.run_id,"
+                " artifacts=excluded.artifacts, updated_at=excluded.updated_at",
+                (str(key), run_id, payload, self.clock.now().timestamp()),
+            )
+
+    def triggers(self) -> list[dict[str, Any]]:
+        """Every trigger on record, for the CLI, the demo and tests."""
+        with connect(self.state_db) as db:
+            rows = db.execute(
+                "SELECT dependent, upstream, run_id, holder, done, kfp_run_id FROM claims ORDER BY updated_at"
+            ).fetchall()
+        keys = ("dependent", "upstream", "runId", "holder", "done", "kfpRunId")
+        return [dict(zip(keys, row, strict=True)) for row in rows]

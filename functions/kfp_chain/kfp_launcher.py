@@ -1,0 +1,181 @@
+"""Starting runs on a KFP server through `kfp.Client`: the one place KFP errors are translated.
+
+A run is found by its deterministic display name before one is created (the create may have
+succeeded on an earlier attempt whose answer was lost); pipeline and version are looked up by
+display name, the experiment is get-or-create by name. Transport faults, timeouts and 5xx become
+`BackendUnavailable` (the broker retries); 404 and unknown names become `UnknownPipeline` and other
+4xx `RejectedByBackend` (logged and acknowledged: retrying cannot fix them).
+
+kfp.Client passes `timeout=None` to urllib3 on every call, which waits forever on a hung server;
+`_TimeoutPoolManager` gives every call a bounded connect/read timeout instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import urllib3
+
+from .errors import BackendUnavailable, RejectedByBackend, UnknownPipeline
+from .ports import RunRequest
+
+__all__ = ["KfpLauncher", "kfp_client", "pipeline_display_name"]
+
+log = logging.getLogger("kfp_chain.kfp")
+T = TypeVar("T")
+
+CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 15.0
+_stdout_lock = threading.Lock()
+
+
+class _TimeoutPoolManager(urllib3.PoolManager):
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> Any:  # type: ignore[override]
+        if kw.get("timeout") is None:
+            kw["timeout"] = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+        return super().urlopen(method, url, redirect=redirect, **kw)
+
+
+def kfp_client(
+    host: str, token: str | None = None, token_file: str | None = None, namespace: str | None = None
+) -> Any:
+    """A `kfp.Client` for `host` with bounded timeouts; a token file is re-read on every request."""
+    import kfp
+    from kfp.client import ServiceAccountTokenVolumeCredentials
+
+    kwargs: dict[str, Any] = {"host": host}
+    if token:
+        kwargs["existing_token"] = token
+    elif token_file:
+        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(token_file)
+    if namespace:
+        kwargs["namespace"] = namespace
+    client = _translate("connect to KFP", lambda: kfp.Client(**kwargs))
+    rest = client._run_api.api_client.rest_client  # one ApiClient is shared by every API of the client
+    rest.pool_manager = _TimeoutPoolManager(num_pools=4, maxsize=8, **rest.pool_manager.connection_pool_kw)
+    return client
+
+
+def pipeline_display_name(pipeline: str, namespace: str, naming: str) -> tuple[str, str | None]:
+    """`spec.run.pipeline` -> (KFP pipeline display name, version display name or None for latest)."""
+    name, _, version = pipeline.partition(":")
+    if naming == "kfp-operator":
+        name = f"{namespace}-{name}"
+    return name, version or None
+
+
+class KfpLauncher:
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        naming: str = "plain",
+        namespace: str | None = None,
+    ) -> None:
+        self._factory = client_factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.naming, self.namespace = naming, namespace
+
+    @property
+    def client(self) -> Any:
+        """Made on first use: a KFP that is down at start-up must not stop the function starting."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+    def find_run(self, display_name: str) -> str | None:
+        predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": display_name}
+        response = _translate(
+            f"list runs named {display_name!r}",
+            lambda: self.client.list_runs(
+                page_size=10, filter=json.dumps({"predicates": [predicate]}), namespace=self.namespace
+            ),
+        )
+        runs = [r for r in (response.runs or []) if r.display_name == display_name]
+        if len(runs) > 1:
+            log.error(
+                "several runs share one trigger's name",
+                extra={"displayName": display_name, "runs": len(runs)},
+            )
+        return str(runs[0].run_id) if runs else None
+
+    def start_run(self, request: RunRequest) -> str:
+        name, version = pipeline_display_name(
+            request.pipeline, request.runconfiguration.namespace, self.naming
+        )
+        client = self.client
+        pipeline_id = _translate(f"find pipeline {name!r}", lambda: client.get_pipeline_id(name))
+        if pipeline_id is None:
+            raise UnknownPipeline(f"pipeline {name!r} does not exist in KFP (for {request.runconfiguration})")
+        version_id = self._version_id(pipeline_id, name, version)
+        experiment = request.experiment or "Default"
+        experiment_id = _translate(
+            f"get or create experiment {experiment!r}",
+            lambda: client.create_experiment(experiment, namespace=self.namespace).experiment_id,
+        )
+
+        def create() -> Any:
+            with _stdout_lock, contextlib.redirect_stdout(io.StringIO()):  # it prints "Run details" links
+                return client.run_pipeline(
+                    experiment_id=experiment_id,
+                    job_name=request.display_name,
+                    pipeline_id=pipeline_id,
+                    version_id=version_id,
+                    params=dict(request.parameters),
+                )
+
+        run = _translate(f"create run {request.display_name!r}", create)
+        return str(run.run_id)
+
+    def _version_id(self, pipeline_id: str, name: str, version: str | None) -> str:
+        client = self.client
+        if version is None:
+            response = _translate(
+                f"latest version of {name!r}",
+                lambda: client.list_pipeline_versions(pipeline_id, sort_by="created_at desc", page_size=1),
+            )
+        else:
+            predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": version}
+            response = _translate(
+                f"version {version!r} of {name!r}",
+                lambda: client.list_pipeline_versions(
+                    pipeline_id, filter=json.dumps({"predicates": [predicate]}), page_size=1
+                ),
+            )
+        versions = response.pipeline_versions or []
+        if not versions:
+            what = f"version {version!r}" if version else "any version"
+            raise UnknownPipeline(f"pipeline {name!r} has no {what} in KFP")
+        return str(versions[0].pipeline_version_id)
+
+
+def _translate(what: str, work: Callable[[], T]) -> T:
+    from kfp_server_api.exceptions import ApiException
+
+    try:
+        return work()
+    except ApiException as exc:
+        status = int(exc.status or 0)
+        if status == 0 or status == 429 or status >= 500:
+            raise BackendUnavailable(f"KFP: {what}: HTTP {status} {exc.reason}") from exc
+        if status == 404:
+            raise UnknownPipeline(f"KFP: {what}: not found") from exc
+        raise RejectedByBackend(f"KFP: {what}: HTTP {status} {_message(exc)}", status) from exc
+    except (urllib3.exceptions.HTTPError, OSError, TimeoutError) as exc:
+        raise BackendUnavailable(f"KFP: {what}: {type(exc).__name__}: {exc}") from exc
+    except ValueError as exc:  # e.g. get_pipeline_id with several pipelines of one name
+        raise RejectedByBackend(f"KFP: {what}: {exc}") from exc
+
+
+def _message(exc: Any) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        return str(exc.reason)
+    return str(body.get("message") or body.get("error") or exc.reason)

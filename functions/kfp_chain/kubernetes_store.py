@@ -1,0 +1,290 @@
+"""RunConfigurations and the exactly-once ledger in the cluster, through the `kubernetes` client.
+
+The one place that calls the Kubernetes API for RunConfigurations, and so the one place its
+exceptions are translated: 5xx, 429, timeouts and dropped connections become
+`BackendUnavailable` (retry), a 409 that does not settle becomes `ClaimConflict` (retry).
+
+Where the bookkeeping lives, and why there: a real API server prunes every field the CRD schema
+does not declare, so kfp-chain writes only
+- `status.triggers.runConfigurations["ns/upstream"].providerId = <upstream runId>`: the field
+  kfp-operator itself uses to say which upstream run a dependent has consumed;
+- `status.latestRuns.succeeded {providerId, artifacts}` of the emitter (unless RECORD_LATEST_RUNS
+  is off because kfp-operator's controllers write it);
+- claims as annotations `kfp-chain.io/claim.<digest of upstream and runId>` holding
+  `{upstream, runId, holder, expiresAt}`. Annotations are metadata, written with the object's
+  resourceVersion as a precondition (a merge patch that carries it is refused with 409 when stale),
+  which is what makes a claim exclusive across replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from .errors import BackendUnavailable, ClaimConflict, RejectedByBackend
+from .ports import ClaimState, Clock, SystemClock, Trigger
+from .runconfiguration import PLURAL, Artifact, RcKey, RunConfiguration, parse_runconfiguration
+
+__all__ = ["CLAIM_PREFIX", "KubernetesLedger", "KubernetesSource", "kubernetes_api_client"]
+
+log = logging.getLogger("kfp_chain.kubernetes")
+T = TypeVar("T")
+
+Objects = list[dict[str, Any]]  # `list` is a method name below
+
+CLAIM_PREFIX = "kfp-chain.io/claim."
+REQUEST_TIMEOUT = (5.0, 15.0)  # connect, read: a hung API server must not hold the event forever
+CONFLICT_ATTEMPTS = 5
+PAGE_SIZE = 500
+
+
+def kubernetes_api_client() -> k8s.ApiClient:
+    """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    from kubernetes import config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return k8s.ApiClient()
+
+
+def call(what: str, work: Callable[[], T]) -> T:
+    """Runs one API call, translating transport faults and 5xx into `BackendUnavailable`."""
+    try:
+        return work()
+    except ApiException as exc:
+        if exc.status in (0, 429) or exc.status >= 500:
+            raise BackendUnavailable(f"Kubernetes API {what}: HTTP {exc.status} {exc.reason}") from exc
+        raise
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise BackendUnavailable(f"Kubernetes API {what}: {type(exc).__name__}: {exc}") from exc
+
+
+class KubernetesSource:
+    def __init__(
+        self, api_client: k8s.ApiClient, group: str, version: str, namespaces: tuple[str, ...] = ()
+    ) -> None:
+        self.api = k8s.CustomObjectsApi(api_client)
+        self.group, self.version, self.namespaces = group, version, namespaces
+
+    def list(self) -> Iterator[RunConfiguration]:
+        for obj in self.list_objects()[0]:
+            yield parse_runconfiguration(obj)
+
+    def list_objects(self) -> tuple[Objects, str]:
+        """Every RunConfiguration, paginated, and the list's resourceVersion (where a watch resumes)."""
+        items: Objects = []
+        token: str | None = None
+        resource_version = ""
+        while True:
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
+            if token:
+                kwargs["_continue"] = token
+            page: dict[str, Any] = call("list runconfigurations", partial(self._list_page, kwargs))
+            items.extend(o for o in page.get("items", []) if self._allowed(o))
+            metadata = page.get("metadata") or {}
+            resource_version = metadata.get("resourceVersion") or resource_version
+            token = metadata.get("continue")
+            if not token:
+                return items, resource_version
+
+    def _list_page(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        page: dict[str, Any] = self.api.list_cluster_custom_object(self.group, self.version, PLURAL, **kwargs)
+        return page
+
+    def get(self, key: RcKey) -> RunConfiguration | None:
+        obj = self.get_object(key)
+        return None if obj is None else parse_runconfiguration(obj)
+
+    def get_object(self, key: RcKey) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = call(
+                f"get {key}",
+                lambda: self.api.get_namespaced_custom_object(
+                    self.group,
+                    self.version,
+                    key.namespace,
+                    PLURAL,
+                    key.name,
+                    _request_timeout=REQUEST_TIMEOUT,
+                ),
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise RejectedByBackend(f"get {key}: HTTP {exc.status} {exc.reason}", exc.status) from exc
+        return obj
+
+    def _allowed(self, obj: dict[str, Any]) -> bool:
+        return not self.namespaces or (obj.get("metadata") or {}).get("namespace") in self.namespaces
+
+
+class KubernetesLedger:
+    """Claims in annotations, completions in `status.triggers`, latest runs in `status.latestRuns`."""
+
+    def __init__(self, source: KubernetesSource, clock: Clock | None = None) -> None:
+        self.source = source
+        self.api = source.api
+        self.clock = clock or SystemClock()
+
+    # -- claims ----------------------------------------------------------------------
+    def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
+        annotation = CLAIM_PREFIX + trigger.claim_id
+        for _ in range(CONFLICT_ATTEMPTS):
+            obj = self._require(trigger.dependent)
+            if _consumed(obj, trigger):
+                return ClaimState.DONE
+            current = _claim_value(obj, annotation)
+            now = self.clock.now()
+            if current is not None and current.get("holder") != holder and not _expired(current, now):
+                return ClaimState.HELD
+            value = {
+                "upstream": str(trigger.upstream),
+                "runId": trigger.upstream_run_id,
+                "holder": holder,
+                "expiresAt": (now + lease).isoformat(),
+            }
+            if self._patch_annotation(trigger.dependent, obj, annotation, json.dumps(value, sort_keys=True)):
+                if current is not None and current.get("holder") != holder:
+                    log.warning(
+                        "took over an expired claim",
+                        extra={"trigger": trigger.display_name, "previousHolder": current.get("holder")},
+                    )
+                return ClaimState.ACQUIRED
+        raise ClaimConflict(f"claiming {trigger.display_name!r}: the object kept changing under us")
+
+    def complete(self, trigger: Trigger, holder: str, run_id: str) -> None:
+        patch = {
+            "status": {
+                "triggers": {
+                    "runConfigurations": {str(trigger.upstream): {"providerId": trigger.upstream_run_id}}
+                }
+            }
+        }
+        self._patch_status(trigger.dependent, patch)
+        self.release(trigger, holder)
+
+    def release(self, trigger: Trigger, holder: str) -> None:
+        annotation = CLAIM_PREFIX + trigger.claim_id
+        for _ in range(CONFLICT_ATTEMPTS):
+            obj = self._require(trigger.dependent)
+            current = _claim_value(obj, annotation)
+            if current is None or current.get("holder") != holder:
+                return  # not ours (any more): nothing to release
+            if self._patch_annotation(trigger.dependent, obj, annotation, None):
+                return
+        raise ClaimConflict(f"releasing {trigger.display_name!r}: the object kept changing under us")
+
+    # -- latest runs -----------------------------------------------------------------
+    def record_succeeded(self, key: RcKey, run_id: str, artifacts: tuple[Artifact, ...]) -> None:
+        patch = {
+            "status": {
+                "latestRuns": {
+                    "succeeded": {
+                        "providerId": run_id,
+                        "artifacts": [{"name": a.name, "location": a.location} for a in artifacts],
+                    }
+                }
+            }
+        }
+        try:
+            self._patch_status(key, patch)
+        except RejectedByBackend as exc:
+            if exc.status != 404:
+                raise
+            log.info("emitter is not a RunConfiguration here: nothing recorded", extra={"emitter": str(key)})
+
+    # -- plumbing --------------------------------------------------------------------
+    def _require(self, key: RcKey) -> dict[str, Any]:
+        obj = self.source.get_object(key)
+        if obj is None:
+            raise RejectedByBackend(f"RunConfiguration {key} was deleted while being triggered")
+        return obj
+
+    def _patch_annotation(self, key: RcKey, obj: dict[str, Any], annotation: str, value: str | None) -> bool:
+        """Merge-patches one annotation guarded by resourceVersion; False when someone wrote first."""
+        body = {
+            "metadata": {
+                "resourceVersion": obj["metadata"]["resourceVersion"],
+                "annotations": {annotation: value},
+            }
+        }
+        try:
+            call(
+                f"patch {key}",
+                lambda: self.api.patch_namespaced_custom_object(
+                    self.source.group,
+                    self.source.version,
+                    key.namespace,
+                    PLURAL,
+                    key.name,
+                    body,
+                    _request_timeout=REQUEST_TIMEOUT,
+                ),
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise RejectedByBackend(f"patch {key}: HTTP {exc.status} {exc.reason}", exc.status) from exc
+        return True
+
+    def _patch_status(self, key: RcKey, patch: dict[str, Any]) -> None:
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                call(
+                    f"patch {key}/status",
+                    lambda: self.api.patch_namespaced_custom_object_status(
+                        self.source.group,
+                        self.source.version,
+                        key.namespace,
+                        PLURAL,
+                        key.name,
+                        patch,
+                        _request_timeout=REQUEST_TIMEOUT,
+                    ),
+                )
+                return
+            except ApiException as exc:
+                if exc.status == 409:  # an unconditional merge patch only conflicts transiently
+                    continue
+                raise RejectedByBackend(
+                    f"patch {key}/status: HTTP {exc.status} {exc.reason}", exc.status
+                ) from exc
+        raise ClaimConflict(f"patching {key}/status kept conflicting")
+
+
+def _consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
+    entries = ((obj.get("status") or {}).get("triggers") or {}).get("runConfigurations") or {}
+    for name in (str(trigger.upstream), trigger.upstream.name):
+        if (entries.get(name) or {}).get("providerId") == trigger.upstream_run_id:
+            if name == trigger.upstream.name and trigger.upstream.namespace != trigger.dependent.namespace:
+                continue
+            return True
+    return False
+
+
+def _claim_value(obj: dict[str, Any], annotation: str) -> dict[str, Any] | None:
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(annotation)
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"holder": "?", "expiresAt": "1970-01-01T00:00:00+00:00"}  # unreadable: treat as expired
+    return value if isinstance(value, dict) else None
+
+
+def _expired(claim: dict[str, Any], now: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(str(claim.get("expiresAt"))) <= now
+    except ValueError:
+        return True

@@ -1,0 +1,570 @@
+"""The local backend: runs compiled pipelines on KFP's own local runner, then reports like a cluster.
+
+It implements the `Launcher` port when `KFP_HOST` is unset. `start_run` only records the run and
+queues it, so the request that started it is not held up; a worker thread then runs the compiled
+package `<pipelines_dir>/<pipeline>.yaml` with `kfp.local` (`SubprocessRunner(use_venv=False)`)
+and posts the run-completion CloudEvent a cluster's kfp-operator would post, to `sink_url` (the
+function itself). That event is what makes chains of any depth run locally as they do in a cluster.
+
+Why each run executes `kfp.local` in a child Python process rather than in the worker thread:
+`kfp.local.init` is process-global, and while a task runs kfp.local *replaces the root logger's
+handlers* and prints the task's output to `sys.stdout`. In the function process that would swallow
+or garble the function's own JSON logs for the length of a run. The child owns all of that global
+state (its output goes to `<runs_dir>/<run_id>/run.log`), and it gets its own `TMPDIR`, so the
+temp folders kfp.local leaves per task (`ephemeral_component.py`) are removed with the run's
+`tmp/`. Runs are still serialised by default (`workers=1`): on a small machine two pipelines at
+once only compete for the same cores.
+
+Runs are rows of the `local_runs` table in the SQLite state store (`Settings.state_db`), keyed by
+run id with a unique display name, so `find_run` (the launcher's idempotency check) still finds a
+run after a restart, and `make demo` and tests can follow a run's progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from .errors import BackendUnavailable, PermanentError, UnknownPipeline
+from .intake import EVENT_TYPE, RunCompletion
+from .ports import RunRequest
+from .runconfiguration import Artifact, ArtifactDeclaration, RcKey
+from .settings import Settings
+
+__all__ = [
+    "EVENT_SOURCE",
+    "LocalLauncher",
+    "LocalRun",
+    "find_artifacts",
+    "list_runs",
+    "package_path",
+    "start_by_hand",
+]
+
+log = logging.getLogger("kfp_chain.local")
+
+EVENT_SOURCE = "kfp-chain/local"
+PROVIDER = "local"
+POST_ATTEMPTS = 6
+POST_TIMEOUT_SECONDS = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS local_runs (
+    run_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL UNIQUE,
+    runconfiguration TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    run_dir TEXT NOT NULL,
+    artifacts TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    event_status INTEGER,
+    pid INTEGER NOT NULL
+);
+"""
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """One row of `local_runs`: what the demo, the CLI and tests read to follow a run."""
+
+    run_id: str
+    display_name: str
+    runconfiguration: str
+    pipeline: str
+    parameters: dict[str, str]
+    status: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    run_dir: str
+    artifacts: tuple[Artifact, ...]
+    error: str | None
+    event_status: int | None
+
+
+@contextmanager
+def _db(path: Path) -> Iterator[sqlite3.Connection]:
+    """A short-lived connection per operation, so worker threads and other processes share the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+        yield connection
+    except sqlite3.OperationalError as exc:
+        raise BackendUnavailable(f"local run store {path}: {exc}") from exc
+    finally:
+        connection.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def list_runs(state_db: Path) -> list[LocalRun]:
+    """Every local run on record, oldest first."""
+    with _db(state_db) as db:
+        rows = db.execute(
+            "SELECT run_id, display_name, runconfiguration, pipeline, parameters, status, created_at,"
+            " started_at, finished_at, run_dir, artifacts, error, event_status FROM local_runs"
+            " ORDER BY created_at, rowid"
+        ).fetchall()
+    return [
+        LocalRun(
+            run_id=row[0],
+            display_name=row[1],
+            runconfiguration=row[2],
+            pipeline=row[3],
+            parameters=json.loads(row[4]),
+            status=row[5],
+            created_at=row[6],
+            started_at=row[7],
+            finished_at=row[8],
+            run_dir=row[9],
+            artifacts=tuple(Artifact(a["name"], a["location"]) for a in json.loads(row[10])),
+            error=row[11],
+            event_status=row[12],
+        )
+        for row in rows
+    ]
+
+
+def package_path(pipelines_dir: Path, pipeline: str) -> Path:
+    """`name`, `name:version` or `namespace/name` -> `<pipelines_dir>/<name>.yaml` (versions are a cluster matter)."""
+    name = pipeline.split(":", 1)[0].rpartition("/")[2].strip()
+    if not name or name in (".", "..") or "\\" in name:
+        raise UnknownPipeline(f"{pipeline!r} is not a pipeline name")
+    return pipelines_dir / f"{name}.yaml"
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def find_artifacts(pipeline_root: Path, declarations: Sequence[ArtifactDeclaration]) -> tuple[Artifact, ...]:
+    """Maps `Component:output` paths onto the files kfp.local wrote, as `file://` URIs.
+
+    kfp.local writes `<pipeline_root>/<pipeline>-<timestamp>/<task>/<output>`, where the task name
+    is the component's name in kebab case: `CsvExampleGen:examples` has to find `csv-example-gen`,
+    so names are compared lower-cased without punctuation. Declarations with nothing on disk are
+    left out, as a cluster leaves out outputs a run never produced.
+    """
+    task_dirs = [task for run in sorted(pipeline_root.glob("*/")) if run.is_dir() for task in run.iterdir()]
+    found = []
+    for declaration in declarations:
+        component, sep, output = declaration.path.partition(":")
+        if not sep:
+            log.warning("artifact path is not Component:output", extra={"artifact": declaration.path})
+            continue
+        for task in task_dirs:
+            candidate = task / output
+            if task.is_dir() and _normalise(task.name) == _normalise(component) and candidate.exists():
+                found.append(Artifact(declaration.name, candidate.resolve().as_uri()))
+                break
+    return tuple(found)
+
+
+class _SinkRefused(Exception):
+    """The sink answered, but not with success; 5xx and 429 may pass, so they are retried."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"sink answered {status}")
+        self.status = status
+
+
+class LocalLauncher:
+    """The `Launcher` for machines without a KFP server; see the module docstring for the design."""
+
+    def __init__(
+        self,
+        pipelines_dir: Path,
+        runs_dir: Path,
+        state_db: Path,
+        sink_url: str | None,
+        workers: int = 1,
+    ) -> None:
+        self.pipelines_dir = pipelines_dir
+        self.runs_dir = runs_dir
+        self.state_db = state_db
+        self.sink_url = sink_url
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kfp-chain-local")
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._futures: list[Future[None]] = []
+        self._fail_orphans()
+
+    # -- the Launcher port -------------------------------------------------------------
+    def find_run(self, display_name: str) -> str | None:
+        with _db(self.state_db) as db:
+            row = db.execute("SELECT run_id FROM local_runs WHERE display_name=?", (display_name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def start_run(self, request: RunRequest) -> str:
+        """Records and queues the run and returns its id at once; the run happens in a worker.
+
+        Idempotent on the display name (the idempotency key of the `Launcher` port): a second
+        request with the same name returns the first run's id instead of running it twice.
+        """
+        package = package_path(self.pipelines_dir, request.pipeline)
+        if not package.is_file():
+            raise UnknownPipeline(
+                f"pipeline {request.pipeline!r} has no compiled package at {package}"
+                " (run `make compile-examples` or compile it there)"
+            )
+        if self._closing.is_set():
+            raise BackendUnavailable("the local runner is shutting down")
+        run_id = str(uuid.uuid4())
+        run_dir = (self.runs_dir / run_id).resolve()
+        with _db(self.state_db) as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(
+                "SELECT run_id FROM local_runs WHERE display_name=?", (request.display_name,)
+            ).fetchone()
+            if row is not None:
+                db.execute("COMMIT")
+                return str(row[0])
+            db.execute(
+                "INSERT INTO local_runs (run_id, display_name, runconfiguration, pipeline, parameters, status,"
+                " created_at, run_dir, pid) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    request.display_name,
+                    str(request.runconfiguration),
+                    request.pipeline,
+                    json.dumps(dict(request.parameters)),
+                    QUEUED,
+                    _now(),
+                    str(run_dir),
+                    os.getpid(),
+                ),
+            )
+            db.execute("COMMIT")
+        log.info(
+            "local run queued",
+            extra={"run_id": run_id, "run_name": request.display_name, "pipeline": request.pipeline},
+        )
+        with self._lock:
+            self._futures = [f for f in self._futures if not f.done()]
+            self._futures.append(self._executor.submit(self._execute, run_id, request, package, run_dir))
+        return run_id
+
+    def close(self, wait: bool = True) -> None:
+        """Stops taking runs; `wait` lets queued and running ones finish (and report), else kills them."""
+        self._closing.set()
+        if not wait:
+            with self._lock:
+                children = list(self._children.values())
+            for child in children:
+                child.terminate()
+        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Blocks until every run started so far has finished and reported; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = [f for f in self._futures if not f.done()]
+            if not pending:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            pending[0].exception(timeout=remaining)
+
+    # -- one run -------------------------------------------------------------------------
+    def _execute(self, run_id: str, request: RunRequest, package: Path, run_dir: Path) -> None:
+        started = _now()
+        self._update(run_id, status=RUNNING, started_at=started)
+        log.info("local run started", extra={"run_id": run_id, "run_name": request.display_name})
+        status, error = FAILED, None
+        artifacts: tuple[Artifact, ...] = ()
+        try:
+            error = self._run_child(run_id, package, run_dir, request.parameters)
+            if error is None:
+                status = SUCCEEDED
+                artifacts = find_artifacts(run_dir / "root", request.artifacts)
+        except Exception as exc:  # a worker must always report, or the chain would wait forever
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("local run crashed", extra={"run_id": run_id})
+        finally:
+            shutil.rmtree(run_dir / "tmp", ignore_errors=True)
+            shutil.rmtree(run_dir / "workspace", ignore_errors=True)
+        finished = _now()
+        self._update(
+            run_id,
+            status=status,
+            finished_at=finished,
+            error=error,
+            artifacts=json.dumps([{"name": a.name, "location": a.location} for a in artifacts]),
+        )
+        log.info(
+            f"local run {status}",
+            extra={
+                "run_id": run_id,
+                "run_name": request.display_name,
+                "status": status,
+                "error": error,
+                "artifacts": {a.name: a.location for a in artifacts},
+                "log_file": str(run_dir / "run.log"),
+            },
+        )
+        data = {
+            "status": status,
+            "runConfigurationName": str(request.runconfiguration),
+            "pipelineName": f"{request.runconfiguration.namespace}/{package.stem}",
+            "runId": run_id,
+            "runName": request.display_name,
+            "artifacts": [{"name": a.name, "location": a.location} for a in artifacts],
+            "provider": PROVIDER,
+            "runStartTime": started,
+            "runEndTime": finished,
+        }
+        self._update(run_id, event_status=self._post(run_id, data))
+
+    def _run_child(
+        self, run_id: str, package: Path, run_dir: Path, parameters: Mapping[str, str]
+    ) -> str | None:
+        """Runs the package in a child process (see the module docstring); returns an error or None."""
+        tmp = run_dir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        result = run_dir / "result.json"
+        command = [
+            sys.executable,
+            "-m",
+            "kfp_chain.local_runner",
+            "--package",
+            str(package.resolve()),
+            "--pipeline-root",
+            str(run_dir / "root"),
+            "--workspace",
+            str(run_dir / "workspace"),
+            "--parameters",
+            json.dumps(dict(parameters)),
+            "--result",
+            str(result),
+        ]
+        env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+        with (run_dir / "run.log").open("wb") as output:
+            child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+            with self._lock:
+                self._children[run_id] = child
+            try:
+                code = child.wait()
+            finally:
+                with self._lock:
+                    self._children.pop(run_id, None)
+        try:
+            outcome = json.loads(result.read_text())
+        except (OSError, ValueError):
+            return f"local runner exited with code {code} and no result; see {run_dir / 'run.log'}"
+        return None if outcome.get("status") == SUCCEEDED else str(outcome.get("error") or "failed")
+
+    def _post(self, run_id: str, data: dict[str, Any]) -> int | None:
+        """Posts the event in binary mode, retrying while the sink is down or answers 5xx/429."""
+        if self.sink_url is None:
+            log.info("no event sink configured: run-completion event not sent", extra={"run_id": run_id})
+            return None
+        from cloudevents.conversion import to_binary
+        from cloudevents.http import CloudEvent
+
+        event = CloudEvent(
+            {
+                "type": EVENT_TYPE,
+                "source": EVENT_SOURCE,
+                "id": run_id,
+                "subject": data["runConfigurationName"],
+            },
+            data,
+        )
+        headers, body = to_binary(event)
+        retrying = Retrying(
+            stop=stop_after_attempt(POST_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.25, max=4),
+            retry=retry_if_exception_type((OSError, _SinkRefused)),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    status = self._send(headers, body)
+        except _SinkRefused as exc:
+            log.error("run-completion event refused", extra={"run_id": run_id, "http_status": exc.status})
+            return exc.status
+        except OSError as exc:
+            log.error("run-completion event not delivered", extra={"run_id": run_id, "error": str(exc)})
+            return None
+        log.info("run-completion event delivered", extra={"run_id": run_id, "http_status": status})
+        return status
+
+    def _send(self, headers: Mapping[str, str], body: bytes | str) -> int:
+        assert self.sink_url is not None
+        payload = body.encode() if isinstance(body, str) else body
+        request = urllib.request.Request(self.sink_url, data=payload, headers=dict(headers), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            if exc.code >= 500 or exc.code == 429:
+                raise _SinkRefused(exc.code) from exc
+            log.error(
+                "run-completion event rejected", extra={"http_status": exc.code, "body": exc.read()[:500]}
+            )
+            return int(exc.code)
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def _update(self, run_id: str, **columns: Any) -> None:
+        assignments = ", ".join(f"{name}=?" for name in columns)
+        with _db(self.state_db) as db:
+            db.execute(f"UPDATE local_runs SET {assignments} WHERE run_id=?", (*columns.values(), run_id))
+
+    def _fail_orphans(self) -> None:
+        """Runs left queued or running by a process that no longer exists can never report: mark them failed."""
+        with _db(self.state_db) as db:
+            rows = db.execute(
+                "SELECT run_id, pid FROM local_runs WHERE status IN (?, ?)", (QUEUED, RUNNING)
+            ).fetchall()
+            for run_id, pid in rows:
+                if not _alive(int(pid)):
+                    db.execute(
+                        "UPDATE local_runs SET status=?, finished_at=?, error=? WHERE run_id=?",
+                        (FAILED, _now(), f"interrupted: process {pid} ended before the run finished", run_id),
+                    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_by_hand(settings: Settings, key: RcKey, wait: bool = True) -> str:
+    """Starts one run of RunConfiguration `key` now: the local stand-in for its schedule trigger.
+
+    Reads the RunConfiguration from the `RUNCONFIGURATIONS` folder (with its status from the state
+    store, so `valueFrom` references resolve against the latest succeeded upstream runs), starts it
+    on a `LocalLauncher` of this process and, with `wait`, returns only once the run has finished
+    and its run-completion event has been posted to `settings.event_sink`, since this process's
+    workers die with it.
+    """
+    from .folder_store import FolderSource
+    from .parameters import resolve_parameters
+
+    if settings.from_kubernetes:
+        raise PermanentError("starting a run by hand needs RUNCONFIGURATIONS set to a folder")
+    source = FolderSource(Path(settings.runconfigurations), settings.state_db, settings.namespaces)
+    rc = source.get(key)
+    if rc is None:
+        raise PermanentError(f"RunConfiguration {key} is not in {settings.runconfigurations}")
+    if not rc.pipeline:
+        raise PermanentError(f"RunConfiguration {key} names no pipeline")
+    by_hand = RunCompletion(run_configuration=key, status="succeeded", run_id="by-hand")
+    parameters = resolve_parameters(rc, by_hand, source.get)
+    request = RunRequest(
+        runconfiguration=key,
+        display_name=f"{key} by hand {uuid.uuid4()}",
+        pipeline=rc.pipeline,
+        experiment=rc.experiment or settings.default_experiment,
+        parameters=parameters.values,
+        artifacts=rc.artifacts,
+        labels={"kfp-chain/trigger": "by-hand"},
+    )
+    launcher = LocalLauncher(
+        settings.pipelines_dir, settings.local_dir / "runs", settings.state_db, settings.event_sink
+    )
+    try:
+        return launcher.start_run(request)
+    finally:
+        launcher.close(wait=wait)
+
+
+# -- the child process ------------------------------------------------------------------
+def _typed(parameters: Mapping[str, str], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """RunConfiguration parameters are strings; the pipeline's declared input types decide the rest."""
+    typed: dict[str, Any] = {}
+    for name, value in parameters.items():
+        spec = inputs.get(name)
+        kind = str(getattr(spec, "type", "String"))
+        if kind == "Integer":
+            typed[name] = int(value)
+        elif kind == "Float":
+            typed[name] = float(value)
+        elif kind == "Boolean":
+            typed[name] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif kind in ("List", "Struct") or kind.startswith(("typing.List", "typing.Dict")):
+            typed[name] = json.loads(value)
+        else:
+            typed[name] = value
+    return typed
+
+
+def _child_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run one compiled pipeline package with kfp.local")
+    parser.add_argument("--package", required=True, type=Path)
+    parser.add_argument("--pipeline-root", required=True, type=Path)
+    parser.add_argument("--workspace", required=True, type=Path)
+    parser.add_argument("--parameters", default="{}")
+    parser.add_argument("--result", required=True, type=Path)
+    args = parser.parse_args(argv)
+
+    outcome: dict[str, Any] = {"status": FAILED}
+    try:
+        from kfp import components, local
+
+        args.workspace.mkdir(parents=True, exist_ok=True)
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(args.pipeline_root),
+            workspace_root=str(args.workspace),
+            raise_on_error=True,
+        )
+        pipeline = components.load_component_from_file(str(args.package))
+        inputs = pipeline.component_spec.inputs or {}
+        pipeline(**_typed(json.loads(args.parameters), inputs))
+        outcome = {"status": SUCCEEDED}
+    except Exception as exc:
+        outcome = {"status": FAILED, "error": _plain(f"{type(exc).__name__}: {exc}")}
+        print(outcome["error"], file=sys.stderr)
+    args.result.write_text(json.dumps(outcome))
+    return 0 if outcome["status"] == SUCCEEDED else 1
+
+
+def _plain(text: str) -> str:
+    """kfp.local colours its messages for terminals; the state store wants plain text."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)[:2000]
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child_main())
