@@ -1,0 +1,166 @@
+"""The Knative resources agree with each other and with what the functions need.
+
+Names and references across files, the Trigger's filter/subscriber/delivery, the timing chain
+(retry budget < delivery timeout <= request timeout; backoff inside the claim lease), probes on the
+paths the functions serve, and the scaling knobs.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+import pytest
+
+from .manifests import INFRA, OVERLAYS, REPO, Resource, build, containers, find
+
+EVENT_TYPE = "org.kubeflow.pipelines.run-completion"
+ENTRY_POINTS = {"kfp-chain-trigger": "on_run_completion", "kfp-chain-dead-letter": "on_dead_letter"}
+ISO_SECONDS = re.compile(r"^PT(\d+)S$")
+
+
+def _rendered(overlay: str) -> list[Resource]:
+    return build(INFRA / "overlays" / overlay)
+
+
+def _env(service: Resource) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for c in containers(service) for e in c.get("env", [])}
+
+
+def _env_value(service: Resource, name: str) -> str:
+    return str(_env(service)[name]["value"])
+
+
+def _seconds(duration: str) -> int:
+    match = ISO_SECONDS.match(duration)
+    assert match, f"{duration!r} is not an ISO-8601 duration in whole seconds (PTnS)"
+    return int(match.group(1))
+
+
+def _service(resources: list[Resource], name: str) -> Resource:
+    (service,) = [r for r in find(resources, "Service", name) if r["apiVersion"] == "serving.knative.dev/v1"]
+    return service
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_trigger_routes_run_completion_events_from_the_broker_to_the_trigger_service(overlay: str) -> None:
+    resources = _rendered(overlay)
+    (trigger,) = find(resources, "Trigger")
+    (broker,) = find(resources, "Broker")
+    assert trigger["apiVersion"] == broker["apiVersion"] == "eventing.knative.dev/v1"
+    assert trigger["spec"]["broker"] == broker["metadata"]["name"]
+    assert trigger["metadata"]["namespace"] == broker["metadata"]["namespace"]
+    assert trigger["spec"]["filter"] == {"attributes": {"type": EVENT_TYPE}}
+    subscriber = trigger["spec"]["subscriber"]["ref"]
+    assert subscriber == {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "name": "kfp-chain-trigger",
+    }
+    assert (
+        _service(resources, subscriber["name"])["metadata"]["namespace"] == trigger["metadata"]["namespace"]
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_delivery_spec_is_complete_and_dead_letters_go_to_the_dead_letter_service(overlay: str) -> None:
+    resources = _rendered(overlay)
+    (trigger,) = find(resources, "Trigger")
+    delivery = trigger["spec"]["delivery"]
+    assert set(delivery) == {"retry", "backoffPolicy", "backoffDelay", "timeout", "deadLetterSink"}
+    assert isinstance(delivery["retry"], int) and delivery["retry"] >= 1
+    assert delivery["backoffPolicy"] == "exponential"
+    assert _seconds(delivery["backoffDelay"]) >= 1
+    sink = delivery["deadLetterSink"]["ref"]
+    assert sink == {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "name": "kfp-chain-dead-letter",
+    }
+    _service(resources, sink["name"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_timing_retry_budget_under_delivery_timeout_and_backoff_inside_the_claim_lease(overlay: str) -> None:
+    resources = _rendered(overlay)
+    (trigger,) = find(resources, "Trigger")
+    service = _service(resources, "kfp-chain-trigger")
+    delivery = trigger["spec"]["delivery"]
+    timeout = _seconds(delivery["timeout"])
+    budget = float(_env_value(service, "KFP_CHAIN_RETRY_BUDGET_SECONDS"))
+    assert budget < timeout, "the function must answer (5xx) before the broker's attempt times out"
+    assert timeout <= service["spec"]["template"]["spec"]["timeoutSeconds"]
+    first = _seconds(delivery["backoffDelay"])
+    total_backoff = sum(first * 2**attempt for attempt in range(delivery["retry"]))
+    lease = float(_env_value(service, "KFP_CHAIN_CLAIM_LEASE_SECONDS"))
+    assert total_backoff + timeout < lease
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_services_scale_probe_and_run_as_the_service_account(overlay: str, name: str) -> None:
+    resources = _rendered(overlay)
+    service = _service(resources, name)
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert int(annotations["autoscaling.knative.dev/min-scale"]) >= 0
+    assert int(annotations["autoscaling.knative.dev/max-scale"]) >= int(
+        annotations["autoscaling.knative.dev/min-scale"]
+    )
+    assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+    spec = template["spec"]
+    (container,) = containers(service)
+    assert container["ports"] == [{"name": "http1", "containerPort": 8080}]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    expected_ready = "/readyz" if name == "kfp-chain-trigger" else "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == expected_ready
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert int(_env_value(service, "THREADS")) >= spec["containerConcurrency"], (
+        "gunicorn threads below containerConcurrency queue requests the autoscaler cannot see"
+    )
+    assert _env_value(service, "WORKERS") == "1"
+    assert _env_value(service, "FUNCTION_TARGET") == ENTRY_POINTS[name]
+    (account,) = find(resources, "ServiceAccount", spec["serviceAccountName"])
+    assert account["metadata"]["namespace"] == service["metadata"]["namespace"]
+    (binding,) = find(resources, "ClusterRoleBinding")
+    assert {"kind": "ServiceAccount", "name": account["metadata"]["name"],
+            "namespace": account["metadata"]["namespace"]} in binding["subjects"]  # fmt: skip
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_config_map_references_resolve(overlay: str) -> None:
+    resources = _rendered(overlay)
+    (config,) = find(resources, "ConfigMap")
+    for service in find(resources, "Service"):
+        for entry in _env(service).values():
+            ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+            if ref:
+                assert ref["name"] == config["metadata"]["name"]
+                assert ref["key"] in config["data"], f"{ref['key']} missing from {config['metadata']['name']}"
+
+
+def test_container_concurrency_is_marked_for_the_benchmark() -> None:
+    text = (INFRA / "base" / "service-trigger.yaml").read_text()
+    assert re.search(r"# set from BENCHMARKS\.md\n\s+containerConcurrency: \d+", text)
+
+
+def test_overlays_set_image_namespace_and_kfp_host_each_in_one_place() -> None:
+    for overlay in OVERLAYS:
+        text = (INFRA / "overlays" / overlay / "kustomization.yaml").read_text()
+        assert len(re.findall(r"^namespace: ", text, re.M)) == 1
+        assert len(re.findall(r"^  - name: kfp-chain\n    newName: ", text, re.M)) == 1
+        assert len(re.findall(r"KFP_HOST=", text)) == 1
+        rendered = _rendered(overlay)
+        namespaces = {r["metadata"].get("namespace") for r in rendered} - {None}
+        assert len(namespaces) == 1
+        images = {c["image"] for s in find(rendered, "Service") for c in containers(s)}
+        assert len(images) == 1
+
+
+def test_entry_points_exist_in_functions_main() -> None:
+    main = REPO / "functions" / "main.py"
+    assert main.is_file(), "functions/main.py (the functions' entry points) is missing"
+    defined = {n.name for n in ast.walk(ast.parse(main.read_text())) if isinstance(n, ast.FunctionDef)}
+    assert set(ENTRY_POINTS.values()) <= defined
