@@ -53,6 +53,7 @@ class App:
 def build_app(settings: Settings, observers: list[Observer] | None = None) -> App:
     source: RunConfigurationSource
     ledger: Ledger
+    index: IndexProvider | None = None
     closers: list[Callable[[], None]] = []
     if settings.from_kubernetes:
         from .kubernetes_store import KubernetesLedger, KubernetesSource, kubernetes_api_client
@@ -60,6 +61,12 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         api_client = kubernetes_api_client()
         kube_source = KubernetesSource(api_client, settings.group, settings.version, settings.namespaces)
         source, ledger = kube_source, KubernetesLedger(kube_source)
+        if settings.index_mode == "watch":
+            from .index_watch import WatchIndex
+
+            watched = WatchIndex(kube_source, settings.resync_seconds).start()
+            closers.append(watched.close)
+            index = watched
     else:
         from pathlib import Path
 
@@ -67,7 +74,8 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
 
         source = FolderSource(Path(settings.runconfigurations), settings.state_db, settings.namespaces)
         ledger = SqliteLedger(settings.state_db)
-    index: IndexProvider = ListIndex(source)
+    if index is None:
+        index = ListIndex(source)
     launcher = build_launcher(settings, closers)
     options = ChainOptions(
         holder=settings.holder,
