@@ -1,0 +1,723 @@
+"""A moto-style fake of the Kubeflow Pipelines v2beta1 REST API, for the real `kfp.Client`.
+
+Where it sits: tests start a `FakeKfp`, seed pipelines/versions/experiments with `add_*`, point
+the real `kfp.Client(host=fake.url)` (kfp 2.17.3 / kfp-server-api 2.17.3) at it, and read back
+what the code under test did with `runs()` / `runs_named()` / `calls()`. Faults come from
+`tests/fakes/server.py` (`fake.faults.add(...)`), so a launcher can be tested against 5xx,
+dropped connections and the lost-answer case (`mode="after", status=0`: the run is stored, the
+client gets no answer).
+
+The HTTP calls `kfp.Client(host=...)` makes (observed with this fake, see test_kfp_api.py;
+every path is under /apis/v2beta1):
+
+- construction: `GET /healthz` when the context namespace is empty, i.e. when no `namespace=`
+  other than the default "kubeflow" is given and the context file sets none. With
+  `namespace="ns"` there is no request at all. A non-2xx healthz is retried by kfp 5 s later
+  (one 500 then 200: construction takes 5.0 s), up to 5 times, then TimeoutError. A dropped
+  healthz is not an ApiException: urllib3 tries 4 times and MaxRetryError escapes at once
+  (~0.7 s). If healthz says `multi_user: true` the client reads the in-cluster namespace file.
+  The context file is `kfp.Client._LOCAL_KFP_CONTEXT`, computed from HOME when kfp is
+  *imported*: monkeypatching HOME afterwards does not move it; patch that attribute (or use
+  `FakeKfp.client(home=...)`).
+- `get_pipeline_id(name)`: `GET /pipelines?filter={"predicates":[{"operation":1,
+  "key":"display_name","stringValue":NAME}]}` (no page_size: the server default of 20 applies).
+  None on no match, ValueError on several.
+- `list_pipeline_versions(pid, sort_by="created_at desc", page_size=1)`:
+  `GET /pipelines/{pid}/versions?page_size=1&sort_by=created_at+desc`. With `filter=...` the
+  filter is passed through as given; without page_size the client sends 10. Empty strings
+  (page_token="", namespace="") are sent as empty parameters (kfp_server_api only skips None);
+  the fake, like the server, treats them as absent.
+- `create_experiment(name)`: `GET /experiments?filter=<display_name EQUALS name>&namespace=`
+  then, only when nothing matched, `POST /experiments {"display_name": name, "namespace": ""}`.
+- `get_experiment(experiment_name=name)`: the same GET; ValueError when none or several match.
+  `get_experiment(experiment_id=id)`: `GET /experiments/{id}`.
+- `run_pipeline(experiment_id, job_name, pipeline_id=, version_id=, params=)`: one
+  `POST /runs` with `{"experiment_id", "display_name", "pipeline_version_reference":
+  {"pipeline_id", "pipeline_version_id"}, "runtime_config": {"parameters": {...}}}`; no
+  lookups before it and no retry after it. Prints "Run details: ..." to stdout.
+- `list_runs(experiment_id=, filter=, page_size=)`: one `GET /runs?experiment_id=..&filter=..`;
+  without experiment_id it sends `namespace=` (empty) instead.
+- `get_run(run_id)`: `GET /runs/{run_id}`.
+- `existing_token="t"`: every request carries `Authorization: Bearer t`.
+- Errors: any non-2xx raises `kfp_server_api.ApiException` (`.status` is the HTTP status).
+  A dropped connection is NOT an ApiException: urllib3 raises `urllib3.exceptions.
+  MaxRetryError`/`ProtocolError`. urllib3 retries idempotent requests (GET) up to 3 times on
+  a dropped connection, so one dropped GET is invisible to the caller; a POST is never retried.
+
+What the fake does like the real server: snake_case JSON, RFC 3339 `created_at`, UUID ids,
+new runs PENDING, gRPC-gateway error bodies `{"error", "code", "message", "details"}` with the
+gRPC code (3 invalid argument -> 400, 5 not found -> 404, 6 already exists -> 409), filters as
+JSON `{"predicates": [...]}` with camelCase or snake_case value fields and numeric or named
+operations, sort_by `"field [asc|desc]"`, page_size default 20 (max 200), opaque page tokens,
+a run without experiment_id lands in the "Default" experiment. What it does not do: run
+anything (runs stay PENDING until `set_run_state`, unless `instant`), auth checks, archives,
+recurring runs, uploads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import copy
+import json
+import os
+import socket
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.server import FakeServer, Request, Response
+
+__all__ = ["API", "RUN_STATES", "TERMINAL_STATES", "FakeKfp", "KfpApiError"]
+
+API = "/apis/v2beta1"
+RUN_STATES = frozenset(
+    {"RUNTIME_STATE_UNSPECIFIED", "PENDING", "RUNNING", "SUCCEEDED", "SKIPPED", "FAILED", "CANCELING",
+     "CANCELED", "PAUSED"}
+)  # fmt: skip
+TERMINAL_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})
+
+# kfp's _FILTER_OPERATIONS; the server's JSON parser takes the number or the enum name.
+_OPERATIONS = {
+    1: "EQUALS",
+    2: "NOT_EQUALS",
+    3: "GREATER_THAN",
+    5: "GREATER_THAN_EQUALS",
+    6: "LESS_THAN",
+    7: "LESS_THAN_EQUALS",
+    8: "IN",
+    9: "IS_SUBSTRING",
+}
+_HTTP_BY_GRPC = {3: 400, 5: 404, 6: 409, 13: 500}
+# gRPC-gateway's mapping, so injected faults carry the code a real server would send with that status.
+_GRPC_BY_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
+_DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE = 20, 200
+
+# Filter/sort keys per resource: API key -> field of the stored object.
+_PIPELINE_KEYS = {
+    "display_name": "display_name",
+    "name": "name",
+    "pipeline_id": "pipeline_id",
+    "id": "pipeline_id",
+    "namespace": "namespace",
+    "created_at": "created_at",
+    "description": "description",
+}
+_VERSION_KEYS = {
+    "display_name": "display_name",
+    "name": "name",
+    "pipeline_version_id": "pipeline_version_id",
+    "id": "pipeline_version_id",
+    "pipeline_id": "pipeline_id",
+    "created_at": "created_at",
+}
+_EXPERIMENT_KEYS = {
+    "display_name": "display_name",
+    "name": "display_name",
+    "experiment_id": "experiment_id",
+    "id": "experiment_id",
+    "namespace": "namespace",
+    "storage_state": "storage_state",
+    "created_at": "created_at",
+}
+_RUN_KEYS = {
+    "display_name": "display_name",
+    "name": "display_name",
+    "run_id": "run_id",
+    "id": "run_id",
+    "experiment_id": "experiment_id",
+    "state": "state",
+    "storage_state": "storage_state",
+    "created_at": "created_at",
+    "finished_at": "finished_at",
+    "pipeline_id": "pipeline_version_reference.pipeline_id",
+    "pipeline_version_id": "pipeline_version_reference.pipeline_version_id",
+    "recurring_run_id": "recurring_run_id",
+}
+
+
+class KfpApiError(Exception):
+    """An API error with its gRPC code, so handlers can `raise` and the router answers it."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def response(self, status: int | None = None) -> Response:
+        body = {"error": self.message, "code": self.code, "message": self.message, "details": []}
+        return Response(status or _HTTP_BY_GRPC.get(self.code, 500), body)
+
+
+def _invalid(message: str) -> KfpApiError:
+    return KfpApiError(3, message)
+
+
+def _not_found(message: str) -> KfpApiError:
+    return KfpApiError(5, message)
+
+
+def _field(obj: dict[str, Any], dotted: str) -> Any:
+    value: Any = obj
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _predicate_value(predicate: dict[str, Any]) -> Any:
+    """The operand of one predicate, whichever of the proto3 JSON spellings the caller used."""
+    for snake, camel in (
+        ("string_value", "stringValue"),
+        ("int_value", "intValue"),
+        ("long_value", "longValue"),
+        ("timestamp_value", "timestampValue"),
+    ):
+        for name in (snake, camel):
+            if name in predicate:
+                return predicate[name]
+    for snake, camel in (("string_values", "stringValues"), ("int_values", "intValues"),
+                         ("long_values", "longValues")):  # fmt: skip
+        for name in (snake, camel):
+            if name in predicate:
+                values = predicate[name]
+                return list(values.get("values", [])) if isinstance(values, dict) else values
+    raise _invalid(f"predicate has no value: {predicate!r}")
+
+
+def _compare(op: str, actual: Any, expected: Any) -> bool:
+    if op == "IN":
+        if not isinstance(expected, list):
+            raise _invalid("IN needs string_values/int_values/long_values")
+        return any(_same(actual, e) for e in expected)
+    if op == "EQUALS":
+        return _same(actual, expected)
+    if op == "NOT_EQUALS":
+        return not _same(actual, expected)
+    if op == "IS_SUBSTRING":
+        return actual is not None and str(expected) in str(actual)
+    if actual is None:
+        return False
+    left, right = _comparable(actual), _comparable(expected)
+    return bool(
+        {
+            "GREATER_THAN": left > right,
+            "GREATER_THAN_EQUALS": left >= right,
+            "LESS_THAN": left < right,
+            "LESS_THAN_EQUALS": left <= right,
+        }[op]
+    )
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if actual is None:
+        return expected in (None, "")
+    return str(actual) == str(expected)
+
+
+def _comparable(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _parse_filter(encoded: str | None, keys: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """Turn the `filter` query parameter into a predicate over stored objects (AND of all)."""
+    if not encoded:
+        return lambda _obj: True
+    try:
+        spec = json.loads(encoded)
+    except json.JSONDecodeError as exc:
+        raise _invalid(f"failed to parse valid filter from {encoded!r}: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise _invalid(f"failed to parse valid filter from {encoded!r}: not an object")
+    checks: list[tuple[str, str, Any]] = []
+    for predicate in spec.get("predicates") or []:
+        raw_op = predicate.get("operation")
+        op = _OPERATIONS.get(raw_op) if isinstance(raw_op, int) else raw_op
+        if op not in _OPERATIONS.values():
+            raise _invalid(f"invalid filter operation {raw_op!r}")
+        key = predicate.get("key")
+        if key not in keys:
+            raise _invalid(f"no support for filtering on unrecognized field {key!r}")
+        checks.append((str(op), keys[key], _predicate_value(predicate)))
+
+    def matches(obj: dict[str, Any]) -> bool:
+        return all(_compare(op, _field(obj, path), value) for op, path, value in checks)
+
+    return matches
+
+
+class FakeKfp(FakeServer):
+    """The KFP API server, in memory. All store access goes through `self._lock`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, instant: bool = False,
+                 multi_user: bool = False) -> None:  # fmt: skip
+        super().__init__(host, port)
+        self._defaults = (instant, multi_user)
+        self._lock = threading.RLock()
+        self._home: tempfile.TemporaryDirectory[str] | None = None
+        self.reset()
+        self._register()
+
+    def reset(self) -> None:
+        """Forget everything (store, faults, request log, tokens): one server can serve many tests.
+
+        Starting and stopping a server costs about 0.5 s (the serve_forever poll interval of
+        server.py), so a module-scoped server reset per test keeps a test file fast.
+        """
+        self.faults.clear()
+        self.reset_log()
+        with self._lock:
+            self.instant, self.multi_user = self._defaults  # instant: new runs SUCCEEDED at once
+            self.tokens_seen: list[str] = []
+            self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+            self._reset_store()
+
+    def _reset_store(self) -> None:
+        self._seq = 0  # ties in created_at (one-second resolution) break by creation order
+        self._pipelines: dict[str, dict[str, Any]] = {}
+        self._versions: dict[str, dict[str, dict[str, Any]]] = {}  # pipeline_id -> version_id -> version
+        self._experiments: dict[str, dict[str, Any]] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._order: dict[str, int] = {}
+
+    # -- seeding and inspection (test side) ------------------------------------------
+    def add_pipeline(self, display_name: str, versions: list[str] | None = None,
+                     namespace: str | None = None) -> tuple[str, list[str]]:  # fmt: skip
+        """Store a pipeline and its versions, oldest first; returns (pipeline_id, version_ids)."""
+        with self._lock:
+            pipeline = self._new_pipeline({"display_name": display_name, "namespace": namespace or ""})
+            ids = [
+                self.add_version(pipeline["pipeline_id"], v)
+                for v in (["v1"] if versions is None else versions)
+            ]
+            return pipeline["pipeline_id"], ids
+
+    def add_version(self, pipeline_id: str, display_name: str) -> str:
+        """Store a new (hence latest) version of a stored pipeline; returns its id."""
+        with self._lock:
+            return str(self._new_version(pipeline_id, {"display_name": display_name})["pipeline_version_id"])
+
+    def add_experiment(self, display_name: str, namespace: str | None = None) -> str:
+        with self._lock:
+            return str(self._new_experiment({"display_name": display_name, "namespace": namespace or ""})[
+                "experiment_id"
+            ])  # fmt: skip
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every stored run as GET /runs/{id} would return it, in creation order."""
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._sorted(list(self._runs.values()), "created_at", False)]
+
+    def runs_named(self, display_name: str) -> list[dict[str, Any]]:
+        return [r for r in self.runs() if r["display_name"] == display_name]
+
+    def set_run_state(self, run_id: str, state: str) -> None:
+        """Move a run along as the backend would; terminal states stamp finished_at."""
+        if state not in RUN_STATES:
+            raise ValueError(f"unknown run state {state!r}; one of {sorted(RUN_STATES)}")
+        with self._lock:
+            run = self._runs[run_id]
+            now = self._now()
+            run["state"] = state
+            run["state_history"].append({"update_time": now, "state": state})
+            if state in TERMINAL_STATES:
+                run["finished_at"] = now
+
+    def client(self, home: Path | None = None, **kwargs: Any) -> Any:
+        """A real `kfp.Client` on this fake, reading its context from `home` (default: a private tmp).
+
+        kfp fixes the context path at import time, so this swaps `kfp.Client._LOCAL_KFP_CONTEXT`
+        for the duration of the construction (the only time it is read). The healthz call made
+        here is answered at once unless a fault says otherwise.
+        """
+        import kfp
+
+        if home is None:
+            if self._home is None:
+                self._home = tempfile.TemporaryDirectory(prefix="fake-kfp-home-")
+            home = Path(self._home.name)
+        context = os.path.join(home, ".config", "kfp", "context.json")
+        with _CONTEXT_LOCK:
+            saved = kfp.Client._LOCAL_KFP_CONTEXT
+            kfp.Client._LOCAL_KFP_CONTEXT = context
+            try:
+                return kfp.Client(host=self.url, **kwargs)
+            finally:
+                kfp.Client._LOCAL_KFP_CONTEXT = saved
+
+    def stop(self) -> None:
+        super().stop()
+        if self._home is not None:
+            self._home.cleanup()
+            self._home = None
+
+    def __enter__(self) -> FakeKfp:
+        self.start()
+        return self
+
+    # -- routing ---------------------------------------------------------------------
+    def _register(self) -> None:
+        ident = r"(?P<%s>[^/:]+)"
+        routes: list[tuple[str, str, Callable[[Request], Response]]] = [
+            ("GET", "/healthz", self._healthz),
+            ("GET", "/pipelines", self._list_pipelines),
+            ("POST", "/pipelines", self._create_pipeline),
+            ("GET", "/pipelines/names/" + ident % "name", self._get_pipeline_by_name),
+            ("GET", "/pipelines/" + ident % "pid", self._get_pipeline),
+            ("GET", "/pipelines/" + ident % "pid" + "/versions", self._list_versions),
+            ("POST", "/pipelines/" + ident % "pid" + "/versions", self._create_version),
+            ("GET", "/pipelines/" + ident % "pid" + "/versions/" + ident % "vid", self._get_version),
+            ("GET", "/experiments", self._list_experiments),
+            ("POST", "/experiments", self._create_experiment),
+            ("GET", "/experiments/" + ident % "eid", self._get_experiment),
+            ("GET", "/runs", self._list_runs),
+            ("POST", "/runs", self._create_run),
+            ("GET", "/runs/" + ident % "rid", self._get_run),
+        ]
+        for method, path, handler in routes:
+            self.route(method, API + path, _answering(handler))
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        # server.py writes the headers and the body in two sends; with Nagle on, the body waits for
+        # the client's delayed ACK and every request costs ~40 ms. No delay: ~1 ms.
+        with contextlib.suppress(OSError):
+            h.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super()._serve(h)
+
+    def dispatch(self, request: Request) -> Response:
+        token = request.headers.get("authorization")
+        if token is not None:
+            with self._lock:
+                self.tokens_seen.append(token)
+        return super().dispatch(request)
+
+    def fault_response(self, status: int, committed: bool) -> Response:
+        message = "injected fault after commit" if committed else "injected fault"
+        return KfpApiError(_GRPC_BY_HTTP.get(status, 2), message).response(status)
+
+    def not_found(self, request: Request, method_not_allowed: bool = False) -> Response:
+        if method_not_allowed:
+            return Response(405, {"error": "Method Not Allowed", "code": 12, "message": "Method Not Allowed"})
+        return Response(404, {"error": "Not Found", "code": 5, "message": "Not Found", "details": []})
+
+    # -- handlers --------------------------------------------------------------------
+    def _healthz(self, request: Request) -> Response:
+        return Response(200, {"multi_user": self.multi_user, "pipeline_store": "database"})
+
+    def _list_pipelines(self, request: Request) -> Response:
+        with self._lock:
+            items = self._in_namespace(list(self._pipelines.values()), request)
+            return self._page(request, items, _PIPELINE_KEYS, "pipelines")
+
+    def _get_pipeline(self, request: Request) -> Response:
+        with self._lock:
+            return Response(200, copy.deepcopy(self._pipeline(request.params["pid"])))
+
+    def _get_pipeline_by_name(self, request: Request) -> Response:
+        name, namespace = request.params["name"], request.arg("namespace") or ""
+        with self._lock:
+            for pipeline in self._pipelines.values():
+                if pipeline["name"] == name and (not namespace or pipeline["namespace"] == namespace):
+                    return Response(200, copy.deepcopy(pipeline))
+        raise _not_found(f"Pipeline with name {name!r} in namespace {namespace!r} not found")
+
+    def _create_pipeline(self, request: Request) -> Response:
+        body = _body(request)
+        if not body.get("display_name") and not body.get("name"):
+            raise _invalid("Pipeline name is empty. Please specify a valid name")
+        with self._lock:
+            return Response(200, copy.deepcopy(self._new_pipeline(body)))
+
+    def _list_versions(self, request: Request) -> Response:
+        with self._lock:
+            versions = list(self._versions[self._pipeline(request.params["pid"])["pipeline_id"]].values())
+            return self._page(request, versions, _VERSION_KEYS, "pipeline_versions")
+
+    def _get_version(self, request: Request) -> Response:
+        with self._lock:
+            return Response(200, copy.deepcopy(self._version(request.params["pid"], request.params["vid"])))
+
+    def _create_version(self, request: Request) -> Response:
+        body = _body(request)
+        if not body.get("display_name") and not body.get("name"):
+            raise _invalid("Pipeline version name is empty. Please specify a valid name")
+        with self._lock:
+            return Response(200, copy.deepcopy(self._new_version(request.params["pid"], body)))
+
+    def _list_experiments(self, request: Request) -> Response:
+        with self._lock:
+            items = self._in_namespace(list(self._experiments.values()), request)
+            return self._page(request, items, _EXPERIMENT_KEYS, "experiments")
+
+    def _get_experiment(self, request: Request) -> Response:
+        with self._lock:
+            return Response(200, copy.deepcopy(self._experiment(request.params["eid"])))
+
+    def _create_experiment(self, request: Request) -> Response:
+        body = _body(request)
+        if not body.get("display_name"):
+            raise _invalid("Experiment name is empty. Please specify a valid experiment name")
+        with self._lock:
+            return Response(200, copy.deepcopy(self._new_experiment(body)))
+
+    def _list_runs(self, request: Request) -> Response:
+        experiment_id = request.arg("experiment_id")
+        with self._lock:
+            items = list(self._runs.values())
+            if experiment_id:
+                items = [r for r in items if r["experiment_id"] == experiment_id]
+            else:
+                namespace = request.arg("namespace") or ""
+                if namespace:
+                    wanted = {e for e, x in self._experiments.items() if x["namespace"] == namespace}
+                    items = [r for r in items if r["experiment_id"] in wanted]
+            return self._page(request, items, _RUN_KEYS, "runs")
+
+    def _get_run(self, request: Request) -> Response:
+        run_id = request.params["rid"]
+        with self._lock:
+            if run_id not in self._runs:
+                raise _not_found(f"Run {run_id} not found")
+            return Response(200, copy.deepcopy(self._runs[run_id]))
+
+    def _create_run(self, request: Request) -> Response:
+        body = _body(request)
+        if not body.get("display_name"):
+            raise _invalid("Failed to create a run: run display name is empty. Please specify a valid name")
+        reference = body.get("pipeline_version_reference")
+        spec = body.get("pipeline_spec")
+        if not reference and not spec:
+            raise _invalid(
+                "Failed to create a run: either pipeline_version_reference or pipeline_spec is required"
+            )
+        with self._lock:
+            if reference:
+                pid = reference.get("pipeline_id") or ""
+                vid = reference.get("pipeline_version_id") or ""
+                if not vid:
+                    raise _invalid(
+                        "Failed to create a run: pipeline_version_reference needs pipeline_version_id"
+                    )
+                version = self._version(pid, vid) if pid else self._version_anywhere(vid)
+                reference = {"pipeline_id": version["pipeline_id"], "pipeline_version_id": vid}
+            experiment_id = body.get("experiment_id") or self._default_experiment()
+            self._experiment(experiment_id)
+            now = self._now()
+            run: dict[str, Any] = {
+                "run_id": str(uuid.uuid4()),
+                "experiment_id": experiment_id,
+                "display_name": body["display_name"],
+                "description": body.get("description") or "",
+                "storage_state": "AVAILABLE",
+                "runtime_config": {
+                    "parameters": dict((body.get("runtime_config") or {}).get("parameters") or {}),
+                    "pipeline_root": (body.get("runtime_config") or {}).get("pipeline_root") or "",
+                },
+                "service_account": body.get("service_account") or "pipeline-runner",
+                "created_at": now,
+                "scheduled_at": now,
+                "state": "PENDING",
+                "state_history": [{"update_time": now, "state": "PENDING"}],
+            }
+            if reference:
+                run["pipeline_version_reference"] = reference
+                run["pipeline_version_id"] = reference["pipeline_version_id"]
+            else:
+                run["pipeline_spec"] = spec
+            self._remember(run["run_id"])
+            self._runs[run["run_id"]] = run
+            if self.instant:
+                self.set_run_state(run["run_id"], "SUCCEEDED")
+            return Response(200, copy.deepcopy(run))
+
+    # -- store helpers (call with the lock held) -------------------------------------
+    def _now(self) -> str:
+        return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _remember(self, key: str) -> None:
+        self._seq += 1
+        self._order[key] = self._seq
+
+    def _new_pipeline(self, body: dict[str, Any]) -> dict[str, Any]:
+        display_name = body.get("display_name") or body.get("name")
+        namespace = body.get("namespace") or ""
+        for existing in self._pipelines.values():
+            if existing["display_name"] == display_name and existing["namespace"] == namespace:
+                raise KfpApiError(6, f"Failed to create a pipeline: pipeline {display_name!r} already exists")
+        pipeline_id = str(uuid.uuid4())
+        pipeline = {
+            "pipeline_id": pipeline_id,
+            "display_name": display_name,
+            "name": body.get("name") or display_name,
+            "description": body.get("description") or "",
+            "created_at": self._now(),
+            "namespace": namespace,
+        }
+        self._remember(pipeline_id)
+        self._pipelines[pipeline_id] = pipeline
+        self._versions[pipeline_id] = {}
+        return pipeline
+
+    def _new_version(self, pipeline_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        pipeline = self._pipeline(pipeline_id)
+        display_name = body.get("display_name") or body.get("name")
+        if any(v["display_name"] == display_name for v in self._versions[pipeline_id].values()):
+            raise KfpApiError(6, f"Failed to create a pipeline version: {display_name!r} already exists")
+        version = {
+            "pipeline_id": pipeline["pipeline_id"],
+            "pipeline_version_id": str(uuid.uuid4()),
+            "display_name": display_name,
+            "name": body.get("name") or display_name,
+            "description": body.get("description") or "",
+            "created_at": self._now(),
+            "pipeline_spec": body.get("pipeline_spec")
+            or {
+                "pipelineInfo": {"name": pipeline["name"]},
+                "schemaVersion": "2.1.0",
+                "sdkVersion": "kfp-2.17.3",
+            },
+        }
+        if body.get("package_url"):
+            version["package_url"] = body["package_url"]
+        self._remember(version["pipeline_version_id"])
+        self._versions[pipeline_id][version["pipeline_version_id"]] = version
+        return version
+
+    def _new_experiment(self, body: dict[str, Any]) -> dict[str, Any]:
+        namespace = body.get("namespace") or ""
+        for existing in self._experiments.values():
+            if existing["display_name"] == body["display_name"] and existing["namespace"] == namespace:
+                raise KfpApiError(
+                    6,
+                    f"Failed to create a new experiment: experiment {body['display_name']!r} already exists",
+                )
+        experiment = {
+            "experiment_id": str(uuid.uuid4()),
+            "display_name": body["display_name"],
+            "description": body.get("description") or "",
+            "created_at": self._now(),
+            "namespace": namespace,
+            "storage_state": "AVAILABLE",
+        }
+        self._remember(experiment["experiment_id"])
+        self._experiments[experiment["experiment_id"]] = experiment
+        return experiment
+
+    def _default_experiment(self) -> str:
+        for experiment in self._experiments.values():
+            if experiment["display_name"] == "Default" and not experiment["namespace"]:
+                return str(experiment["experiment_id"])
+        return str(self._new_experiment({"display_name": "Default"})["experiment_id"])
+
+    def _pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        if pipeline_id not in self._pipelines:
+            raise _not_found(f"Pipeline {pipeline_id} not found")
+        return self._pipelines[pipeline_id]
+
+    def _version(self, pipeline_id: str, version_id: str) -> dict[str, Any]:
+        versions = self._versions.get(self._pipeline(pipeline_id)["pipeline_id"], {})
+        if version_id not in versions:
+            raise _not_found(f"Pipeline version {version_id} of pipeline {pipeline_id} not found")
+        return versions[version_id]
+
+    def _version_anywhere(self, version_id: str) -> dict[str, Any]:
+        for versions in self._versions.values():
+            if version_id in versions:
+                return versions[version_id]
+        raise _not_found(f"Pipeline version {version_id} not found")
+
+    def _experiment(self, experiment_id: str) -> dict[str, Any]:
+        if experiment_id not in self._experiments:
+            raise _not_found(f"Experiment {experiment_id} not found")
+        return self._experiments[experiment_id]
+
+    @staticmethod
+    def _in_namespace(items: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
+        namespace = request.arg("namespace") or ""
+        return [i for i in items if i.get("namespace") == namespace] if namespace else items
+
+    def _sorted(self, items: list[dict[str, Any]], field: str, desc: bool) -> list[dict[str, Any]]:
+        def key(obj: dict[str, Any]) -> tuple[str, int]:
+            own_id = obj.get("run_id") or obj.get("pipeline_version_id") or obj.get("experiment_id")
+            own_id = own_id or obj.get("pipeline_id")
+            value = _field(obj, field)
+            return ("" if value is None else str(value), self._order.get(str(own_id), 0))
+
+        return sorted(items, key=key, reverse=desc)
+
+    def _page(
+        self, request: Request, items: list[dict[str, Any]], keys: dict[str, str], plural: str
+    ) -> Response:
+        sort_by = (request.arg("sort_by") or "").split()
+        if len(sort_by) > 2 or (len(sort_by) == 2 and sort_by[1].lower() not in ("asc", "desc")):
+            raise _invalid(f"Received invalid sort by format {request.arg('sort_by')!r}")
+        field = keys.get(sort_by[0].lower(), "") if sort_by else "created_at"
+        if not field:
+            raise _invalid(f"Cannot sort on field {sort_by[0]}. Supported fields {sorted(keys)}.")
+        desc = len(sort_by) == 2 and sort_by[1].lower() == "desc"
+        matching = [i for i in items if _parse_filter(request.arg("filter"), keys)(i)]
+        ordered = self._sorted(matching, field, desc)
+        try:
+            size = int(request.arg("page_size") or 0)
+        except ValueError as exc:
+            raise _invalid(f"invalid page_size {request.arg('page_size')!r}") from exc
+        if size < 0:
+            raise _invalid(f"The page size should be greater than 0. Got {size}")
+        size = min(size or _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
+        offset = _decode_token(request.arg("page_token") or "")
+        page = ordered[offset : offset + size]
+        body: dict[str, Any] = {"total_size": len(ordered)}
+        if page:
+            body[plural] = copy.deepcopy(page)
+        if offset + size < len(ordered):
+            body["next_page_token"] = _encode_token(offset + size)
+        return Response(200, body)
+
+
+_CONTEXT_LOCK = threading.Lock()
+
+
+def _answering(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """Turn a KfpApiError raised anywhere in a handler into the real server's error answer."""
+
+    def run(request: Request) -> Response:
+        try:
+            return handler(request)
+        except KfpApiError as exc:
+            return exc.response()
+
+    return run
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _invalid(f"invalid JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _invalid("request body must be a JSON object")
+    return body
+
+
+def _encode_token(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.b64decode(token, validate=True))["offset"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise _invalid(f"Invalid page token {token!r}") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise _invalid(f"Invalid page token {token!r}")
+    return offset
