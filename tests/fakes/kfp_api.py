@@ -58,17 +58,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import copy
 import json
 import os
-import socket
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -384,13 +381,6 @@ class FakeKfp(FakeServer):
         ]
         for method, path, handler in routes:
             self.route(method, API + path, _answering(handler))
-
-    def _serve(self, h: BaseHTTPRequestHandler) -> None:
-        # server.py writes the headers and the body in two sends; with Nagle on, the body waits for
-        # the client's delayed ACK and every request costs ~40 ms. No delay: ~1 ms.
-        with contextlib.suppress(OSError):
-            h.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super()._serve(h)
 
     def dispatch(self, request: Request) -> Response:
         token = request.headers.get("authorization")
