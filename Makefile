@@ -37,6 +37,13 @@ serve: $(STAMP) ## start the trigger function with functions-framework on $$PORT
 serve-dead-letter: $(STAMP) ## start the dead-letter function on $$PORT
 	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --port $(PORT)
 
+.PHONY: compile-examples demo
+compile-examples: $(STAMP) ## compile the example pipelines into .local/kfp-chain/pipelines (the local pipeline store)
+	$(BIN)/python examples/compile.py --out .local/kfp-chain/pipelines
+
+demo: $(STAMP) compile-examples ## run the examples -> training chain locally (function + kfp.local), exit 0 if it worked
+	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo --pipelines-dir .local/kfp-chain/pipelines
+
 .PHONY: image
 image: ## build the container image with docker (IMAGE=name:tag, default kfp-chain:dev; no engine in CI)
 	docker build -t $(if $(IMAGE),$(IMAGE),kfp-chain:dev) .
