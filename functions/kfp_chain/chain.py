@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -236,7 +237,9 @@ class Chain:
         return outcome
 
     def _trigger(self, plan: Plan) -> Outcome:
-        trigger, holder = plan.trigger, self.options.holder
+        # One token per attempt, not per process: two threads of one replica handling the same
+        # redelivered event must exclude each other exactly as two replicas do.
+        trigger, holder = plan.trigger, f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:
             return Outcome(
@@ -251,7 +254,7 @@ class Chain:
                 run_id = self.launcher.start_run(plan.request(self.options.default_experiment))
             self.ledger.complete(trigger, holder, run_id)
         except Exception:  # whatever happened, the next delivery must be able to claim it
-            self._release(trigger)
+            self._release(trigger, holder)
             raise
         return Outcome(
             plan.dependent.key,
@@ -262,9 +265,9 @@ class Chain:
             parameters=plan.parameters,
         )
 
-    def _release(self, trigger: Trigger) -> None:
+    def _release(self, trigger: Trigger, holder: str) -> None:
         try:
-            self.ledger.release(trigger, self.options.holder)
+            self.ledger.release(trigger, holder)
         except TemporaryError as exc:  # the lease will expire; the next delivery takes it over
             log.warning("could not release claim", extra={"trigger": trigger.display_name, "error": str(exc)})
 

@@ -57,7 +57,7 @@ def kfp_client(
         kwargs["namespace"] = namespace
     client = _translate("connect to KFP", lambda: kfp.Client(**kwargs))
     rest = client._run_api.api_client.rest_client  # one ApiClient is shared by every API of the client
-    rest.pool_manager = _TimeoutPoolManager(num_pools=4, maxsize=8, **rest.pool_manager.connection_pool_kw)
+    rest.pool_manager = _TimeoutPoolManager(num_pools=4, **rest.pool_manager.connection_pool_kw)
     return client
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,7 +30,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from .errors import BackendUnavailable, ClaimConflict, RejectedByBackend
+from .errors import BackendUnavailable, ClaimConflict, ConfigurationError, RejectedByBackend
 from .ports import ClaimState, Clock, SystemClock, Trigger
 from .runconfiguration import PLURAL, Artifact, RcKey, RunConfiguration, parse_runconfiguration
 
@@ -47,14 +48,25 @@ PAGE_SIZE = 500
 
 
 def kubernetes_api_client() -> k8s.ApiClient:
-    """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config.
+
+    KUBECONFIG is read here rather than by the client, which reads it once at import time.
+    """
     from kubernetes import config
 
+    configuration = k8s.Configuration()
     try:
-        config.load_incluster_config()
+        config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config()
-    return k8s.ApiClient()
+        try:
+            config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
+        except (config.ConfigException, OSError) as exc:
+            raise ConfigurationError(
+                f"RUNCONFIGURATIONS=kubernetes but there is no in-cluster config and no usable KUBECONFIG: {exc}"
+            ) from exc
+    return k8s.ApiClient(configuration)
 
 
 def call(what: str, work: Callable[[], T]) -> T:

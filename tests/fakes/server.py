@@ -200,7 +200,7 @@ class FakeServer:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
         self._httpd = _HTTPServer((self._host, self._port), _Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -269,6 +269,9 @@ class FakeServer:
             logged = True
             self._write(h, response)
         except (_Dropped, BrokenPipeError, ConnectionResetError):
+            if not logged:  # before the socket closes, so a client that saw the drop sees the request
+                self._log(request, status)
+                logged = True
             h.close_connection = True
             with contextlib.suppress(OSError):
                 h.connection.shutdown(2)

@@ -1,0 +1,447 @@
+"""The core path over real HTTP: the function, the real kubernetes client and kfp.Client, the fakes."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import (
+    EXAMPLES_RC,
+    TRAINING_RC,
+    binary_event,
+    event_data,
+    plain_event,
+    rc,
+    ref,
+    run_concurrently,
+    seed_objects,
+    structured_event,
+)
+
+TRAINING_RUN = f"{TRAINING_RC} <- {EXAMPLES_RC} run 123"
+
+
+def seed(kube):
+    for obj in seed_objects():
+        kube.put(obj)
+
+
+def test_a_succeeded_examples_run_starts_exactly_one_training_run_with_its_artifact(
+    cluster_function, kube, kfp
+):
+    seed(kube)
+    function = cluster_function()
+
+    status, body = function.post(binary_event(event_data()))
+
+    assert status == 200, body
+    runs = kfp.runs()
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["display_name"] == TRAINING_RUN
+    assert run["runtime_config"]["parameters"] == {"examples_location": "gs://bucket/examples/123"}
+    pipeline_id = kfp.client().get_pipeline_id("penguin-pipeline-training")
+    assert run["pipeline_version_reference"]["pipeline_id"] == pipeline_id
+    [outcome] = body["dependents"]
+    assert outcome["outcome"] == "started" and outcome["run_id"] == run["run_id"]
+
+
+def test_the_trigger_and_the_emitters_latest_run_are_recorded_in_fields_the_crd_keeps(
+    cluster_function, kube, kfp
+):
+    seed(kube)
+    cluster_function().post(binary_event(event_data()))
+
+    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    assert training["status"]["triggers"]["runConfigurations"][EXAMPLES_RC] == {"providerId": "123"}
+    assert not [a for a in training["metadata"].get("annotations", {}) if a.startswith("kfp-chain.io/claim.")]
+    examples = kube.get("base-namespace", "penguin-pipeline-examples-rc")
+    assert examples["status"]["latestRuns"]["succeeded"] == {
+        "providerId": "123",
+        "artifacts": [{"name": "examples", "location": "gs://bucket/examples/123"}],
+    }
+
+
+def test_recording_latest_runs_can_be_left_to_kfp_operator(cluster_function, kube, kfp):
+    seed(kube)
+    cluster_function(RECORD_LATEST_RUNS="false").post(binary_event(event_data()))
+
+    assert "latestRuns" not in (
+        kube.get("base-namespace", "penguin-pipeline-examples-rc").get("status") or {}
+    )
+    assert len(kfp.runs()) == 1
+
+
+def test_binary_structured_and_plain_json_are_the_same_event(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function()
+
+    answers = [
+        function.post(encode(event_data())) for encode in (binary_event, structured_event, plain_event)
+    ]
+
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert [o["outcome"] for _, body in answers for o in body["dependents"]] == [
+        "started",
+        "duplicate",
+        "duplicate",
+    ]
+    assert len(kfp.runs()) == 1
+
+
+def test_the_same_event_twice_starts_one_run_and_the_second_is_acknowledged(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function()
+
+    first = function.post(binary_event(event_data()))
+    second = function.post(binary_event(event_data()))
+
+    assert first[0] == second[0] == 200
+    assert second[1]["dependents"][0]["outcome"] == "duplicate"
+    assert len(kfp.runs()) == 1
+
+
+def test_the_same_event_on_four_threads_at_once_starts_one_run(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="5")
+    request = binary_event(event_data())
+
+    def deliver_until_acknowledged() -> list[int]:
+        client = function.flask.test_client()
+        statuses = []
+        for _ in range(20):  # the broker redelivers every 5xx
+            response = client.post("/", headers=request[0], data=request[1])
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                break
+        return statuses
+
+    results = run_concurrently(deliver_until_acknowledged, 4)
+
+    assert all(r[-1] == 200 for r in results), results
+    assert len(kfp.runs_named(TRAINING_RUN)) == 1
+
+
+def test_a_failed_upstream_starts_nothing_and_is_acknowledged(cluster_function, kube, kfp):
+    seed(kube)
+    status, body = cluster_function().post(binary_event(event_data(status="failed")))
+
+    assert status == 200
+    assert body["dependents"] == [] and "failed" in body["note"]
+    assert kfp.runs() == []
+    assert "status" not in kube.get("base-namespace", "penguin-pipeline-examples-rc")
+
+
+def test_an_emitter_nobody_depends_on_is_acknowledged(cluster_function, kube, kfp):
+    seed(kube)
+    status, body = cluster_function().post(binary_event(event_data("base-namespace/lonely")))
+
+    assert status == 200 and body["note"] == "nothing depends on this RunConfiguration"
+    assert kfp.runs() == []
+
+
+def test_malformed_events_get_400_naming_the_field_and_start_nothing(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function()
+    bad = event_data()
+    bad["runConfigurationName"] = "no-namespace"
+
+    cases = [
+        (plain_event(bad), "runConfigurationName"),
+        (({"Content-Type": "application/json"}, b"{not json"), "body"),
+        (binary_event({**event_data(), "status": "exploded"}), "status"),
+        (({"Content-Type": "text/plain"}, b"hello"), "content-type"),
+    ]
+    for request, field in cases:
+        status, body = function.post(request)
+        assert 400 <= status < 500, (field, status, body)
+        assert body["field"] == field, body
+    headers, body = binary_event(event_data())
+    headers["ce-type"] = "com.example.other"
+    status, answer = function.post((headers, body))
+    assert status == 400 and answer["field"] == "type"
+    assert kfp.runs() == []
+
+
+def test_a_name_only_trigger_means_the_dependents_own_namespace(cluster_function, kube, kfp):
+    kube.put(rc("team", "upstream", artifacts=[{"name": "out", "path": "A:out"}]))
+    kube.put(rc("team", "downstream", triggers=["upstream"], parameters=[ref("upstream", "out")]))
+    kube.put(rc("other", "not-mine", triggers=["upstream"]))
+
+    status, body = cluster_function().post(
+        binary_event(event_data("team/upstream", artifacts=[{"name": "out", "location": "s3://b/o"}]))
+    )
+
+    assert status == 200
+    assert [d["dependent"] for d in body["dependents"]] == ["team/downstream"]
+    assert kfp.runs()[0]["runtime_config"]["parameters"] == {"p": "s3://b/o"}
+
+
+def test_several_dependents_of_one_emitter_each_start_once(cluster_function, kube, kfp):
+    kube.put(rc("a", "up"))
+    for namespace, name in [("a", "one"), ("b", "two"), ("c", "three")]:
+        kube.put(rc(namespace, name, triggers=["a/up"], parameters=[{"name": "x", "value": name}]))
+
+    status, _body = cluster_function().post(binary_event(event_data("a/up", artifacts=[])))
+
+    assert status == 200
+    assert sorted(r["runtime_config"]["parameters"]["x"] for r in kfp.runs()) == ["one", "three", "two"]
+
+
+def test_a_missing_required_artifact_starts_nothing_for_that_dependent_and_says_which_reference(
+    cluster_function, kube, kfp, caplog
+):
+    kube.put(rc("a", "up"))
+    kube.put(rc("a", "needs-it", triggers=["up"], parameters=[ref("up", "model")]))
+    kube.put(rc("a", "does-not", triggers=["up"]))
+
+    status, body = cluster_function(LOG_FORMAT="json").post(binary_event(event_data("a/up")))
+
+    assert status == 200
+    outcomes = {d["dependent"]: d for d in body["dependents"]}
+    assert outcomes["a/needs-it"]["outcome"] == "skipped"
+    assert outcomes["a/needs-it"]["reason"] == "missing-artifact"
+    assert (
+        "a/up:model" in outcomes["a/needs-it"]["detail"]
+        and "'examples'" not in outcomes["a/needs-it"]["detail"]
+    )
+    assert outcomes["a/does-not"]["outcome"] == "started"
+    assert [r["display_name"] for r in kfp.runs()] == ["a/does-not <- a/up run 123"]
+    assert "triggers" not in (kube.get("a", "needs-it").get("status") or {})
+
+
+def test_an_optional_artifact_that_is_missing_leaves_the_parameter_out(cluster_function, kube, kfp):
+    kube.put(rc("a", "up"))
+    kube.put(
+        rc(
+            "a",
+            "down",
+            triggers=["up"],
+            parameters=[
+                ref("up", "examples", param="have"),
+                ref("up", "model", optional=True, param="maybe"),
+            ],
+        )
+    )
+
+    cluster_function().post(binary_event(event_data("a/up")))
+
+    assert kfp.runs()[0]["runtime_config"]["parameters"] == {"have": "gs://bucket/examples/123"}
+
+
+def test_a_reference_to_another_rc_reads_its_latest_succeeded_run(cluster_function, kube, kfp):
+    kube.put(rc("a", "up"))
+    kube.put(
+        rc(
+            "a",
+            "base",
+            status={
+                "latestRuns": {
+                    "succeeded": {"providerId": "9", "artifacts": [{"name": "vocab", "location": "gs://v/9"}]}
+                }
+            },
+        )
+    )
+    kube.put(
+        rc(
+            "a",
+            "down",
+            triggers=["up"],
+            parameters=[ref("up", "examples", param="e"), ref("a/base", "vocab", param="v")],
+        )
+    )
+
+    cluster_function().post(binary_event(event_data("a/up")))
+
+    assert kfp.runs()[0]["runtime_config"]["parameters"] == {"e": "gs://bucket/examples/123", "v": "gs://v/9"}
+
+
+def test_a_self_referencing_rc_with_an_optional_ref_runs_without_then_with_its_own_output(
+    cluster_function, kube, kfp
+):
+    kube.put(rc("a", "up"))
+    kube.put(
+        rc(
+            "a",
+            "trainer",
+            triggers=["up"],
+            parameters=[
+                ref("up", "examples", param="examples"),
+                ref("trainer", "model", optional=True, param="warm"),
+            ],
+        )
+    )
+    function = cluster_function()
+
+    function.post(binary_event(event_data("a/up", run_id="1")))
+    function.post(
+        plain_event(
+            event_data("a/trainer", run_id="t1", artifacts=[{"name": "model", "location": "gs://m/1"}])
+        )
+    )
+    function.post(binary_event(event_data("a/up", run_id="2")))
+
+    params = [r["runtime_config"]["parameters"] for r in kfp.runs()]
+    assert params == [
+        {"examples": "gs://bucket/examples/123"},
+        {"examples": "gs://bucket/examples/123", "warm": "gs://m/1"},
+    ]
+
+
+def test_kfp_down_answers_5xx_and_records_nothing_as_done(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function()
+    kfp.faults.add(method="POST", path=r"/runs$", status=503, times=None)
+
+    status, body = function.post(binary_event(event_data()))
+
+    assert status == 503, body
+    assert body["dependents"][0]["outcome"] == "retry"
+    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    assert "triggers" not in (training.get("status") or {})
+    assert not [a for a in training["metadata"].get("annotations", {}) if a.startswith("kfp-chain.io/claim.")]
+
+    kfp.faults.clear()
+    status, _ = function.post(binary_event(event_data()))
+    assert status == 200 and len(kfp.runs()) == 1
+
+
+def test_kfp_unreachable_answers_5xx(cluster_function, kube):
+    seed(kube)
+    function = cluster_function(KFP_HOST="http://127.0.0.1:9")
+
+    status, body = function.post(binary_event(event_data()))
+
+    assert status == 503
+    assert body["dependents"][0]["reason"] == "backend-unavailable"
+
+
+def test_a_create_whose_answer_is_lost_is_found_on_redelivery_not_repeated(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function()
+    kfp.faults.add(method="POST", path=r"/runs$", mode="after", status=0)
+
+    first, _ = function.post(binary_event(event_data()))
+    second, body = function.post(binary_event(event_data()))
+
+    assert len(kfp.runs()) == 1
+    assert first == 200 or (first == 503 and second == 200)
+    assert body["dependents"][0]["outcome"] == "duplicate" or first == 200
+
+
+def test_one_dependent_failing_does_not_retrigger_the_others_on_redelivery(cluster_function, kube, kfp):
+    kfp.add_pipeline("flaky")
+    kube.put(rc("a", "up"))
+    kube.put(rc("a", "steady", triggers=["up"]))
+    kube.put(rc("a", "wobbly", pipeline="flaky", triggers=["up"]))
+    function = cluster_function()
+    flaky_id = kfp.client().get_pipeline_id("flaky")
+    kfp.faults.add(method="GET", path=rf"/pipelines/{flaky_id}/versions$", status=500, times=None)
+
+    status, body = function.post(binary_event(event_data("a/up")))
+    assert status == 503
+    assert {d["dependent"]: d["outcome"] for d in body["dependents"]} == {
+        "a/steady": "started",
+        "a/wobbly": "retry",
+    }
+
+    kfp.faults.clear()
+    status, body = function.post(binary_event(event_data("a/up")))
+    assert status == 200
+    assert {d["dependent"]: d["outcome"] for d in body["dependents"]} == {
+        "a/steady": "duplicate",
+        "a/wobbly": "started",
+    }
+    assert sorted(r["display_name"] for r in kfp.runs()) == [
+        "a/steady <- a/up run 123",
+        "a/wobbly <- a/up run 123",
+    ]
+
+
+def test_an_unknown_pipeline_is_acknowledged_with_the_reason_and_the_others_still_start(
+    cluster_function, kube, kfp
+):
+    kube.put(rc("a", "up"))
+    kube.put(rc("a", "ghost", pipeline="does-not-exist", triggers=["up"]))
+    kube.put(rc("a", "real", triggers=["up"]))
+
+    status, body = cluster_function().post(binary_event(event_data("a/up")))
+
+    assert status == 200
+    outcomes = {d["dependent"]: d for d in body["dependents"]}
+    assert outcomes["a/ghost"]["reason"] == "unknown-pipeline"
+    assert outcomes["a/real"]["outcome"] == "started"
+    assert len(kfp.runs()) == 1
+
+
+def test_a_version_is_chosen_by_display_name_and_otherwise_the_latest(cluster_function, kube, kfp):
+    kube.put(rc("a", "up"))
+    kube.put(rc("a", "pinned", pipeline="penguin-pipeline-training:v1", triggers=["up"]))
+    kube.put(rc("a", "latest", pipeline="penguin-pipeline-training", triggers=["up"]))
+    client = kfp.client()
+    pid = client.get_pipeline_id("penguin-pipeline-training")
+    versions = {
+        v.display_name: v.pipeline_version_id for v in client.list_pipeline_versions(pid).pipeline_versions
+    }
+
+    cluster_function().post(binary_event(event_data("a/up")))
+
+    used = {
+        r["display_name"].split(" ")[0]: r["pipeline_version_reference"]["pipeline_version_id"]
+        for r in kfp.runs()
+    }
+    assert used == {"a/pinned": versions["v1"], "a/latest": versions["v2"]}
+
+
+def test_kfp_operator_naming_prefixes_the_namespace(cluster_function, kube, kfp):
+    kfp.add_pipeline("team-trainer")
+    kube.put(rc("team", "up"))
+    kube.put(rc("team", "down", pipeline="trainer", triggers=["up"]))
+
+    status, _ = cluster_function(KFP_PIPELINE_NAME="kfp-operator").post(binary_event(event_data("team/up")))
+
+    assert status == 200
+    assert (
+        kfp.client().get_pipeline_id("team-trainer")
+        == kfp.runs()[0]["pipeline_version_reference"]["pipeline_id"]
+    )
+
+
+def test_experiments_are_made_once_by_name(cluster_function, kube, kfp):
+    kube.put(rc("a", "up"))
+    down = rc("a", "down", triggers=["up"])
+    down["spec"]["run"]["experimentName"] = "penguins"
+    kube.put(down)
+    function = cluster_function()
+
+    function.post(binary_event(event_data("a/up", run_id="1")))
+    function.post(binary_event(event_data("a/up", run_id="2")))
+
+    experiments = kfp.client().list_experiments(page_size=100).experiments
+    assert [e.display_name for e in experiments].count("penguins") == 1
+    assert len({r["experiment_id"] for r in kfp.runs()}) == 1
+
+
+def test_the_token_is_sent_as_a_bearer(cluster_function, kube, kfp, tmp_path):
+    seed(kube)
+    token_file = tmp_path / "token"
+    token_file.write_text("projected-token")
+
+    cluster_function(KFP_TOKEN_FILE=str(token_file)).post(binary_event(event_data()))
+
+    assert "Bearer projected-token" in kfp.tokens_seen
+
+
+def test_healthz_and_readyz_answer(cluster_function, kube):
+    function = cluster_function()
+    assert function.get("/healthz")[0] == 200
+    assert function.get("/readyz") == (200, {"ready": True})
+
+
+def test_the_response_body_is_json_the_broker_can_log(cluster_function, kube, kfp):
+    seed(kube)
+    _status, body = cluster_function().post(binary_event(event_data()))
+    assert json.loads(json.dumps(body))["event"] == {
+        "runConfigurationName": EXAMPLES_RC,
+        "runId": "123",
+        "status": "succeeded",
+    }
