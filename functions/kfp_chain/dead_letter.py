@@ -1,0 +1,147 @@
+"""The dead-letter function's core: what Knative gave up on, made visible where an operator looks.
+
+Knative's delivery sends an event to the `deadLetterSink` once its retries are spent, adding the
+extensions `knativeerrorcode` (the last HTTP status), `knativeerrordest` (who failed) and
+`knativeerrordata` (the last response body, base64). The trigger function's 5xx body lists each
+dependent it could not start (`outcome: retry`), so the letter usually names exactly which
+RunConfigurations missed a run: each gets a Kubernetes Event `TriggerDeadLettered`; when the body
+says nothing usable, the emitter gets it. A dead letter is always acknowledged once read: there is
+nowhere further for it to go, and refusing it would only make the broker drop it silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cloudevents.exceptions import GenericException
+from cloudevents.http import from_http
+
+from .errors import InvalidEvent
+from .runconfiguration import RcKey
+
+__all__ = ["DeadLetter", "handle_dead_letter", "parse_dead_letter"]
+
+log = logging.getLogger("kfp_chain.dead_letter")
+
+EventWriter = Callable[[RcKey, str, str], None]  # (involved RunConfiguration, reason, message)
+REASON = "TriggerDeadLettered"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    event_id: str | None
+    event_type: str | None
+    source: str | None
+    error_code: str | None
+    error_destination: str | None
+    error_data: str | None
+    emitter: RcKey | None
+    run_id: str | None
+    missed: tuple[RcKey, ...]  # dependents the last answer said were not started
+
+    @property
+    def involved(self) -> tuple[RcKey, ...]:
+        if self.missed:
+            return self.missed
+        return (self.emitter,) if self.emitter else ()
+
+
+def parse_dead_letter(headers: Mapping[str, str], body: bytes, max_body_bytes: int = 1 << 20) -> DeadLetter:
+    if len(body) > max_body_bytes:
+        raise InvalidEvent(f"body of {len(body)} bytes exceeds the {max_body_bytes}-byte limit", status=413)
+    try:
+        event = from_http({k.lower(): v for k, v in headers.items()}, body)
+    except (GenericException, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"a dead letter must be a CloudEvent: {exc}", field="cloudevent") from exc
+    attributes = event.get_attributes()
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    data = data if isinstance(data, Mapping) else {}
+    error_data = _decode(attributes.get("knativeerrordata"))
+    return DeadLetter(
+        event_id=_text(attributes.get("id")),
+        event_type=_text(attributes.get("type")),
+        source=_text(attributes.get("source")),
+        error_code=_text(attributes.get("knativeerrorcode")),
+        error_destination=_text(attributes.get("knativeerrordest")),
+        error_data=error_data,
+        emitter=_key(data.get("runConfigurationName")),
+        run_id=_text(data.get("runId")),
+        missed=_missed(error_data),
+    )
+
+
+def handle_dead_letter(letter: DeadLetter, write_event: EventWriter | None) -> dict[str, Any]:
+    """Logs the letter as one structured line and records an Event on each RunConfiguration involved."""
+    fields = {
+        "eventId": letter.event_id,
+        "eventType": letter.event_type,
+        "source": letter.source,
+        "errorCode": letter.error_code,
+        "errorDestination": letter.error_destination,
+        "emitter": str(letter.emitter) if letter.emitter else None,
+        "upstreamRunId": letter.run_id,
+        "missed": [str(k) for k in letter.missed] or None,
+        "errorData": (letter.error_data or "")[:512] or None,
+    }
+    log.error("event dead-lettered: its retries are spent", extra={k: v for k, v in fields.items() if v})
+    recorded = []
+    for key in letter.involved:
+        message = (
+            f"the broker gave up delivering {letter.emitter or 'an event'} run {letter.run_id or '?'} "
+            f"(last answer HTTP {letter.error_code or '?'} from {letter.error_destination or '?'}); "
+            f"no run was started by kfp-chain for it: start it by hand or resend the event"
+        )
+        if write_event is not None:
+            write_event(key, REASON, message)
+            recorded.append(str(key))
+    return {"deadLettered": letter.event_id, "recordedOn": recorded}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _key(value: Any) -> RcKey | None:
+    if not isinstance(value, str) or value.count("/") != 1:
+        return None
+    try:
+        return RcKey.parse(value)
+    except ValueError:
+        return None
+
+
+def _decode(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return value  # some senders put the text itself
+
+
+def _missed(error_data: str | None) -> tuple[RcKey, ...]:
+    if not error_data:
+        return ()
+    try:
+        body = json.loads(error_data)
+    except ValueError:
+        return ()
+    dependents = body.get("dependents") if isinstance(body, dict) else None
+    keys = []
+    for entry in dependents if isinstance(dependents, list) else ():
+        if isinstance(entry, dict) and entry.get("outcome") == "retry":
+            key = _key(entry.get("dependent"))
+            if key is not None:
+                keys.append(key)
+    return tuple(keys)
