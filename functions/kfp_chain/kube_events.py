@@ -1,0 +1,123 @@
+"""Kubernetes Events on the dependent RunConfiguration: why a run did or did not start.
+
+Where it sits: an observer of the chain, wired by `app.build_app` only when RunConfigurations come
+from the cluster. For each decision it writes one core/v1 Event whose involvedObject is the
+dependent, so `kubectl describe mlrc NAME` lists "TriggerStarted", "TriggerSkipped" (with the
+reason, e.g. a missing artifact or a cycle) and "TriggerDuplicate" next to kfp-operator's own
+Events (kfp-operator #628, #438).
+
+`kubectl describe` selects Events by the object's uid, so the observer reads the dependent's uid
+first; when that read fails the Event is still written without it (it then shows in
+`kubectl get events`, not in `describe`). Temporary faults are not Events: the broker redelivers
+and the final decision is reported then. Writing an Event is best effort: any failure is logged
+and swallowed, so reporting can never change what happens to an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s
+
+from .chain import Outcome
+from .intake import RunCompletion
+from .runconfiguration import KIND, PLURAL, RcKey
+
+__all__ = ["REASONS", "KubernetesEventObserver"]
+
+log = logging.getLogger("kfp_chain.kube_events")
+
+REASONS = {"started": "TriggerStarted", "skipped": "TriggerSkipped", "duplicate": "TriggerDuplicate"}
+COMPONENT = "kfp-chain"
+MAX_MESSAGE = 1024  # the API server refuses longer Event messages
+REQUEST_TIMEOUT = (3.0, 5.0)
+
+
+class KubernetesEventObserver:
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        api_version: str = "pipelines.kubeflow.org/v1beta1",
+        instance: str = COMPONENT,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.core = k8s.CoreV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
+        self.api_version = api_version
+        self.instance = instance
+        self._clock = clock
+
+    def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None:
+        reason = REASONS.get(outcome.outcome)
+        if reason is None:
+            return
+        try:
+            body = self.event_body(event, outcome, reason, self._uid(outcome.dependent))
+            self.core.create_namespaced_event(
+                outcome.dependent.namespace, body, _request_timeout=REQUEST_TIMEOUT
+            )
+        except Exception as exc:  # best effort: an Event must never fail the trigger it reports
+            log.warning(
+                "could not write Kubernetes Event",
+                extra={"dependent": str(outcome.dependent), "reason": reason, "error": _short(exc)},
+            )
+
+    def event_body(
+        self, event: RunCompletion, outcome: Outcome, reason: str, uid: str | None
+    ) -> dict[str, Any]:
+        key = outcome.dependent
+        now = self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        involved: dict[str, str] = {
+            "apiVersion": self.api_version,
+            "kind": KIND,
+            "name": key.name,
+            "namespace": key.namespace,
+        }
+        if uid:
+            involved["uid"] = uid
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{key.name[:200]}.{uuid.uuid4().hex[:16]}", "namespace": key.namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message(event, outcome)[:MAX_MESSAGE],
+            "type": "Warning" if outcome.outcome == "skipped" else "Normal",
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self.instance[:128],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+
+    def _uid(self, key: RcKey) -> str | None:
+        group, _, version = self.api_version.rpartition("/")
+        try:
+            obj = self.custom.get_namespaced_custom_object(
+                group, version, key.namespace, PLURAL, key.name, _request_timeout=REQUEST_TIMEOUT
+            )
+        except Exception as exc:
+            log.info("no uid for Event", extra={"dependent": str(key), "error": _short(exc)})
+            return None
+        uid = (obj.get("metadata") or {}).get("uid") if isinstance(obj, dict) else None
+        return uid if isinstance(uid, str) else None
+
+
+def message(event: RunCompletion, outcome: Outcome) -> str:
+    """One sentence naming the upstream run and the reason, as `kubectl describe` shows it."""
+    upstream = f"{event.run_configuration} run {event.run_id}"
+    if outcome.outcome == "started":
+        return f"started KFP run {outcome.run_id} ({outcome.display_name}) after {upstream}"
+    if outcome.outcome == "duplicate":
+        return f"not started again: {upstream} already triggered KFP run {outcome.run_id or '(recorded)'} ({outcome.reason})"
+    return f"not started after {upstream}: {outcome.reason}: {outcome.detail}"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"

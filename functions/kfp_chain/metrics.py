@@ -1,0 +1,187 @@
+"""Prometheus metrics: what the function did, in numbers a dashboard and an alert can use.
+
+Where it sits: the HTTP boundary (`app.respond`) counts every request it answers and times it;
+`MetricsObserver` hears every per-dependent decision of the chain; `MeasuredIndex` (or an index
+provider itself, through `Metrics.observe_index`) reports the index's size and age. `functions/
+main.py` serves `GET /metrics` in the Prometheus text format from the App's own registry.
+
+Each App owns a `CollectorRegistry` of its own rather than the process-global default one, so
+two Apps in one test process never share counts and nothing else in the process (kfp, gunicorn)
+leaks series into our scrape. Labels are bounded on purpose: outcome, reason and namespace, never
+run ids or RunConfiguration names, so the series count does not grow with traffic.
+The metric names are listed in docs/operability.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from .chain import Outcome
+from .dependents import DependentsIndex
+from .intake import RunCompletion
+from .ports import IndexProvider
+
+__all__ = ["CONTENT_TYPE_LATEST", "MeasuredIndex", "Metrics", "MetricsObserver"]
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+
+def answer_class(http_status: int) -> str:
+    """The outcome label of a request: what the broker does next, not the exact status code."""
+    if http_status < 300:
+        return "handled"
+    if http_status < 500:
+        return "rejected"
+    return "retry" if http_status == 503 else "error"
+
+
+class Metrics:
+    """Every kfp-chain series, in one registry per App."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events_received = Counter(
+            "kfp_chain_events_received",
+            "Requests answered at the HTTP boundary, by event status and by what the broker is told.",
+            ["status", "outcome"],
+            registry=r,
+        )
+        self.events_rejected = Counter(
+            "kfp_chain_events_rejected",
+            "Requests refused as unusable (4xx, never redelivered), by HTTP status code.",
+            ["code"],
+            registry=r,
+        )
+        self.handling_seconds = Histogram(
+            "kfp_chain_event_handling_seconds",
+            "Time from request to answer, parsing and every dependent included.",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.triggers_started = Counter(
+            "kfp_chain_triggers_started",
+            "Dependent runs started, by the dependent's namespace.",
+            ["namespace"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "kfp_chain_duplicates_suppressed",
+            "Triggers not started again because this upstream run already triggered them.",
+            ["reason"],
+            registry=r,
+        )
+        self.skipped = Counter(
+            "kfp_chain_triggers_skipped",
+            "Triggers that cannot start whatever is retried (acknowledged), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "kfp_chain_trigger_failures",
+            "Triggers that hit a temporary fault (the event is answered 503 and redelivered), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.index_size = Gauge(
+            "kfp_chain_index_runconfigurations",
+            "RunConfigurations in the dependents index.",
+            registry=r,
+        )
+        self.index_staleness = Gauge(
+            "kfp_chain_index_staleness_seconds",
+            "Seconds since the dependents index was last confirmed by its source (+Inf before the first "
+            "list; always 0 in list mode, which reads the source on every event).",
+            registry=r,
+        )
+
+    # -- the HTTP boundary ------------------------------------------------------------------
+    def observe_request(self, event_status: str | None, http_status: int, seconds: float) -> None:
+        outcome = answer_class(http_status)
+        self.events_received.labels(event_status or "unknown", outcome).inc()
+        if outcome == "rejected":
+            self.events_rejected.labels(str(http_status)).inc()
+        self.handling_seconds.labels(outcome).observe(seconds)
+
+    # -- the index --------------------------------------------------------------------------
+    def observe_index(self, size: int, staleness_seconds: float = 0.0) -> None:
+        """For index providers that push: the index holds `size` objects, confirmed that long ago."""
+        self.index_size.set(size)
+        self.index_staleness.set(staleness_seconds)
+
+    def track_index(self, provider: object) -> bool:
+        """Reads size and staleness from the provider at every scrape, when it offers them.
+
+        A long-lived index (the watch) knows when its source last confirmed it; reading that at
+        scrape time rather than per event is what lets the gauge grow while no event arrives and
+        the watch is down. Returns False when the provider offers neither (it then pushes).
+        """
+        size, staleness = getattr(provider, "size", None), getattr(provider, "staleness_seconds", None)
+        if not callable(size) or not callable(staleness):
+            return False
+        self.index_size.set_function(size)
+        self.index_staleness.set_function(staleness)
+        return True
+
+    # -- exposition -------------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """One sample's value (0 when absent): for tests and `kfp-chain` diagnostics."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else float(found)
+
+
+class MetricsObserver:
+    """Counts each per-dependent decision the chain makes (one call per dependent per event)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None:
+        reason = outcome.reason or "unknown"
+        if outcome.outcome == "started":
+            self.metrics.triggers_started.labels(outcome.dependent.namespace).inc()
+        elif outcome.outcome == "duplicate":
+            self.metrics.duplicates.labels(reason).inc()
+        elif outcome.outcome == "skipped":
+            self.metrics.skipped.labels(reason).inc()
+        elif outcome.outcome == "retry":
+            self.metrics.failures.labels(reason).inc()
+
+
+class MeasuredIndex:
+    """Wraps an index provider so that its size and staleness reach the metrics.
+
+    A provider with `size()` and `staleness_seconds()` (the watch) is read at scrape time; any
+    other (`ListIndex`, rebuilt from the source per event, so never stale) reports the size of
+    the index each event was planned on. Every other attribute is the wrapped provider's.
+    """
+
+    def __init__(self, inner: IndexProvider, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self._pushes = not metrics.track_index(inner)
+
+    def current(self) -> DependentsIndex:
+        index = self.inner.current()
+        if self._pushes:
+            self.metrics.observe_index(len(index))
+        return index
+
+    def ready(self) -> bool:
+        return self.inner.ready()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["inner"], name)
