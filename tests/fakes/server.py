@@ -200,7 +200,9 @@ class FakeServer:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
         self._httpd = _HTTPServer((self._host, self._port), _Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
