@@ -42,11 +42,16 @@ Client facts, checked against kubernetes 30.1.0 (tests/fakes/test_kube_api.py pi
   objects. A JSON patch needs `ApiClient.call_api(..., header_params={"Content-Type":
   "application/json-patch+json"}, body=[...])`; with a non-list body the client rewrites that header to
   strategic merge, which the server refuses with 415.
-- `Watch().stream()` resumes by itself once after a clean end of the stream or one 410 ERROR (it re-lists
-  nothing, it re-watches from the last seen resourceVersion); a second 410 raises `ApiException(410)`.
-  Passing `timeout_seconds` switches resumption off.
+- `Watch().stream()` without `timeout_seconds` re-watches by itself after every clean end of a stream,
+  from the last resourceVersion it saw (it stops if it saw none), and retries once after a 410 ERROR; a
+  second 410 raises `ApiException(410)`. With `timeout_seconds` it does neither. A cut connection
+  (`drop_watches()`) raises `urllib3.exceptions.ProtocolError` from the iteration.
 - urllib3, the client's transport, retries a dropped connection up to 3 times for GET/PUT/DELETE on its
   own; POST and PATCH surface `urllib3.exceptions.ProtocolError` at once.
+
+Speed (2 shared cores): `seed()` ~60 us per object (~100 us validated, `put()` adds a copy back), so
+100,000 objects take ~7 s; listing them through `CustomObjectsApi` with `limit=500` takes ~3.5 s, about
+a quarter of it in this server (JSON encoding), the rest in HTTP and the client.
 
 Not modelled: authentication/authorization, namespaces as objects (any namespace exists), server-side
 apply, field managers, `resourceVersionMatch` on lists (lists always answer from the latest state),
@@ -58,7 +63,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import copy
 import functools
 import json
 import re
@@ -66,7 +70,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,7 +266,10 @@ def _invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) ->
 
 
 def _clone(value: Any) -> Any:
-    return copy.deepcopy(value)
+    # A JSON round trip is ~5x faster than copy.deepcopy, and everything stored is JSON anyway.
+    if isinstance(value, (dict, list)):
+        return json.loads(json.dumps(value))
+    return value
 
 
 def _prune(value: Any, schema: dict[str, Any]) -> Any:
@@ -282,9 +289,11 @@ def _prune(value: Any, schema: dict[str, Any]) -> Any:
                 continue
             else:
                 continue
-            if item is None and not sub.get("nullable", False):
+            if item is None:
+                if sub.get("nullable", False):
+                    out[key] = None
                 continue
-            out[key] = _prune(item, sub)
+            out[key] = _prune(item, sub) if type(item) in (dict, list) else item
         if schema.get("x-kubernetes-embedded-resource"):
             for key in ("apiVersion", "kind"):
                 if key in value:
@@ -295,7 +304,7 @@ def _prune(value: Any, schema: dict[str, Any]) -> Any:
     if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
-            return [_prune(item, items) for item in value]
+            return [_prune(item, items) if type(item) in (dict, list) else item for item in value]
         return _clone(value)
     return value
 
@@ -304,32 +313,48 @@ def _prune_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: _clone(v) for k, v in meta.items() if k in _OBJECT_META_FIELDS and v is not None}
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
+_JSON_TYPES: dict[str, frozenset[type]] = {  # exact types: a bool is not an integer
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+    "object": frozenset({dict}),
+    "array": frozenset({list}),
 }
 
 
 def _validate(value: Any, schema: dict[str, Any], path: str, errors: list[tuple[str, str, str]]) -> None:
     kind = schema.get("type")
-    if kind in _JSON_TYPES:
-        ok = isinstance(value, _JSON_TYPES[kind]) and not (kind != "boolean" and isinstance(value, bool))
-        if kind == "integer" and isinstance(value, float) and value.is_integer():
-            ok = True
-        if not ok:
-            errors.append(
-                (
-                    "FieldValueTypeInvalid",
-                    path,
-                    f'Invalid value: "{_json_type(value)}": {path} in body must be of type {kind}: '
-                    f'"{_json_type(value)}"',
-                )
+    expected = _JSON_TYPES.get(kind) if kind else None
+    integral = kind == "integer" and isinstance(value, float) and value.is_integer()
+    if expected is not None and type(value) not in expected and not integral:
+        errors.append(
+            (
+                "FieldValueTypeInvalid",
+                path,
+                f'Invalid value: "{_json_type(value)}": {path} in body must be of type {kind}: '
+                f'"{_json_type(value)}"',
             )
-            return
+        )
+        return
+    if type(value) is dict:
+        for name in schema.get("required", ()):
+            if name not in value:
+                errors.append(("FieldValueRequired", f"{path}.{name}", "Required value"))
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        extra = extra if isinstance(extra, dict) else None
+        for key, item in value.items():
+            sub = props.get(key, extra)
+            if sub is not None:
+                _validate(item, sub, f"{path}.{key}", errors)
+        return
+    if type(value) is list:
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for index, item in enumerate(value):
+                _validate(item, items, f"{path}[{index}]", errors)
+        return
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(json.dumps(v) for v in schema["enum"])
         errors.append(
@@ -379,19 +404,6 @@ def _validate(value: Any, schema: dict[str, Any], path: str, errors: list[tuple[
                 f"Invalid value: {value}: {path} in body should be greater than or equal to {schema['minimum']}",
             )
         )
-    if isinstance(value, dict):
-        for name in schema.get("required", ()):
-            if name not in value:
-                errors.append(("FieldValueRequired", f"{path}.{name}", "Required value"))
-        props = schema.get("properties") or {}
-        extra = schema.get("additionalProperties")
-        for key, item in value.items():
-            sub = props.get(key, extra if isinstance(extra, dict) else None)
-            if sub is not None:
-                _validate(item, sub, f"{path}.{key}", errors)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            _validate(item, schema["items"], f"{path}[{index}]", errors)
 
 
 def _json_type(value: Any) -> str:
@@ -721,30 +733,43 @@ class FakeKubernetes(FakeServer):
         """Seed or replace an object as given, status included; bumps resourceVersion and notifies watches.
 
         The object is pruned like any write; with `validate` a schema violation raises ValueError.
+        Returns the stored object (a copy) in the object's own apiVersion.
         """
+        with self._cond:
+            rt, version, stored = self._put_locked(obj, validate)
+            return self._out(rt, version, stored, deep=True)
+
+    def seed(self, objs: Iterable[dict[str, Any]], validate: bool = False) -> int:
+        """`put()` for many objects under one lock, without copies back: the fast path for benches."""
+        count = 0
+        with self._cond:
+            for obj in objs:
+                self._put_locked(obj, validate)
+                count += 1
+        return count
+
+    def _put_locked(self, obj: dict[str, Any], validate: bool) -> tuple[ResourceType, str, dict[str, Any]]:
         rt = self._type_of(obj)
         version = obj["apiVersion"].rsplit("/", 1)[-1]
         meta = obj.get("metadata") or {}
         namespace, name = meta.get("namespace") or "default", meta["name"]
-        with self._cond:
-            old = self._data[rt].objects.get((namespace, name))
-            new = self._shape(rt, version, obj, namespace, name)
-            if validate:
-                errors = self._errors(rt, version, new, name)
-                if errors:
-                    raise ValueError(_invalid(rt, name, errors).message)
-            if old is not None:
-                for key in ("uid", "creationTimestamp"):
-                    new["metadata"][key] = old["metadata"][key]
-                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + (
-                    1 if self._spec_changed(old, new) else 0
-                )
-            else:
-                new["metadata"].setdefault("uid", str(uuid.uuid4()))
-                new["metadata"].setdefault("creationTimestamp", _now())
-                new["metadata"].setdefault("generation", 1)
-            stored = self._commit(rt, (namespace, name), new, old, force=True)
-            return self._out(rt, version, stored, deep=True)
+        old = self._data[rt].objects.get((namespace, name))
+        new = self._shape(rt, version, obj, namespace, name)
+        if validate:
+            errors = self._errors(rt, version, new, name)
+            if errors:
+                raise ValueError(_invalid(rt, name, errors).message)
+        if old is not None:
+            for key in ("uid", "creationTimestamp"):
+                new["metadata"][key] = old["metadata"][key]
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + (
+                1 if self._spec_changed(old, new) else 0
+            )
+        else:
+            new["metadata"].setdefault("uid", str(uuid.uuid4()))
+            new["metadata"].setdefault("creationTimestamp", _now())
+            new["metadata"].setdefault("generation", 1)
+        return rt, version, self._commit(rt, (namespace, name), new, old, force=True)
 
     def get(self, namespace: str, name: str, plural: str = "runconfigurations") -> dict[str, Any] | None:
         rt = self.resource(plural)

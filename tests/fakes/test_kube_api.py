@@ -597,3 +597,23 @@ def test_version_and_discovery(fake: FakeKubernetes) -> None:
     assert version.major == "1"
     assert [g.name for g in groups.groups] == [G, "events.k8s.io"]
     assert {r.name for r in resources.resources} == {P, f"{P}/status"}
+
+
+def test_the_client_rewatches_after_a_clean_end_from_the_last_version_it_saw(
+    fake: FakeKubernetes, api: client.CustomObjectsApi
+) -> None:
+    fake.put(rc("one"))
+    seen = []
+    for event in watch.Watch().stream(api.list_cluster_custom_object, G, V, P):
+        seen.append((event["type"], event["raw_object"]["metadata"]["name"]))
+        if len(seen) == 1:
+            assert fake.drop_watches(graceful=True) == 1
+            assert fake.wait_for_watches(1)  # the client is back
+            fake.put(rc("two"))
+        else:
+            break
+
+    watches = fake.calls("GET", path=P)
+    assert seen == [("ADDED", "one"), ("ADDED", "two")]
+    assert len(watches) == 2
+    assert watches[1].query["resourceVersion"] == [fake.get("team-a", "one")["metadata"]["resourceVersion"]]  # type: ignore[index]
