@@ -9,6 +9,7 @@ the Knative delivery contract: 2xx handled (including duplicates and "nothing de
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,11 +18,13 @@ from typing import Any
 from .chain import Chain, ChainOptions, Observer, Report
 from .errors import ConfigurationError, InvalidEvent, TemporaryError
 from .index_list import ListIndex
-from .intake import parse_request
+from .intake import RunCompletion, parse_request
 from .logs import configure_logging
+from .metrics import MeasuredIndex, Metrics, MetricsObserver
 from .observers import LogObserver
 from .ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
 from .settings import Settings
+from .tracing import TracingObserver, event_span
 
 __all__ = ["App", "build_app", "respond"]
 
@@ -34,6 +37,7 @@ class App:
     chain: Chain
     source: RunConfigurationSource
     closers: list[Callable[[], None]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def index(self) -> IndexProvider:
@@ -76,6 +80,12 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         ledger = SqliteLedger(settings.state_db)
     if index is None:
         index = ListIndex(source)
+    metrics = Metrics()
+    reporters: list[Observer] = [LogObserver(), MetricsObserver(metrics), TracingObserver()]
+    if settings.from_kubernetes:
+        from .kube_events import KubernetesEventObserver
+
+        reporters.append(KubernetesEventObserver(api_client, settings.api_version, settings.holder))
     launcher = build_launcher(settings, closers)
     options = ChainOptions(
         holder=settings.holder,
@@ -85,8 +95,9 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         record_latest_runs=settings.record_latest_runs,
         allows=settings.allows,
     )
-    chain = Chain(index, ledger, launcher, options, observers=[LogObserver(), *(observers or [])])
-    return App(settings, chain, source, closers)
+    measured = MeasuredIndex(index, metrics)
+    chain = Chain(measured, ledger, launcher, options, observers=[*reporters, *(observers or [])])
+    return App(settings, chain, source, closers, metrics)
 
 
 def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Launcher:
@@ -117,12 +128,21 @@ def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Lau
 
 
 def respond(app: App, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-    """One event in, one (status, JSON body) out; never raises."""
+    """One event in, one (status, JSON body) out; never raises. Counted, timed and traced here."""
+    started = time.perf_counter()
     try:
         event = parse_request(headers, body, app.settings.max_body_bytes)
     except InvalidEvent as exc:
         log.warning("rejected event: %s", exc, extra={"field": exc.field, "status": exc.status})
+        app.metrics.observe_request(None, exc.status, time.perf_counter() - started)
         return exc.status, exc.as_body()
+    with event_span(event):
+        status, answer = _handle(app, event)
+    app.metrics.observe_request(event.status, status, time.perf_counter() - started)
+    return status, answer
+
+
+def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
     try:
         report = app.chain.handle(event)
     except TemporaryError as exc:
