@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -586,6 +587,24 @@ def test_core_events_are_created_and_listed(fake: FakeKubernetes) -> None:
     assert listed.items[0].metadata.name.startswith("one.")
     assert [e["reason"] for e in fake.events("team-a")] == ["RunStarted"]
     assert len(fake.events()) == 2
+
+
+def test_events_k8s_io_v1_events_are_kept_too(fake: FakeKubernetes) -> None:
+    events_v1 = client.EventsV1Api(fake.api_client())
+    event = client.EventsV1Event(
+        metadata=client.V1ObjectMeta(name="one.1"),
+        event_time=datetime.now(UTC),
+        reason="RunStarted",
+        action="Trigger",
+        reporting_controller="kfp-chain",
+        reporting_instance="kfp-chain-1",
+        regarding=client.V1ObjectReference(kind="RunConfiguration", name="one", namespace="team-a"),
+        type="Normal",
+    )
+    events_v1.create_namespaced_event("team-a", event)
+
+    assert [e.reason for e in events_v1.list_namespaced_event("team-a").items] == ["RunStarted"]
+    assert [e["apiVersion"] for e in fake.events("team-a")] == ["events.k8s.io/v1"]
 
 
 def test_version_and_discovery(fake: FakeKubernetes) -> None:
