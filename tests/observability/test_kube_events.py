@@ -1,0 +1,141 @@
+"""Kubernetes Events on the dependent RunConfiguration, as `kubectl describe mlrc` selects them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import kubernetes.client
+import pytest
+from kfp_chain.chain import Outcome
+from kfp_chain.intake import RunCompletion
+from kfp_chain.kube_events import KubernetesEventObserver
+from kfp_chain.runconfiguration import RcKey
+
+from tests.conftest import EXAMPLES_RC, TRAINING_RC, Function, binary_event, event_data, seed_objects
+from tests.fakes.kfp_api import FakeKfp
+from tests.fakes.kube_api import FakeKubernetes
+
+NAMESPACE, NAME = TRAINING_RC.split("/")
+ORDER = ["TriggerStarted", "TriggerDuplicate", "TriggerSkipped"]  # Events of one second tie on timestamps
+
+
+def described(kube: FakeKubernetes) -> list[dict[str, object]]:
+    """The Events `kubectl describe` lists: selected by involvedObject name, namespace, kind and uid."""
+    rc = kube.get(NAMESPACE, NAME)
+    assert rc is not None
+    selector = ",".join(
+        [
+            f"involvedObject.name={NAME}",
+            f"involvedObject.namespace={NAMESPACE}",
+            "involvedObject.kind=RunConfiguration",
+            f"involvedObject.uid={rc['metadata']['uid']}",
+        ]
+    )
+    api = kubernetes.client.CoreV1Api(kube.api_client())
+    events = api.list_namespaced_event(NAMESPACE, field_selector=selector).to_dict()["items"]
+    return [{"reason": e["reason"], "type": e["type"], "message": e["message"]} for e in events]
+
+
+@pytest.fixture
+def function(cluster_function: Callable[..., Function], kube: FakeKubernetes) -> Function:
+    for obj in seed_objects():
+        kube.put(obj)
+    return cluster_function(KFP_CHAIN_INDEX="list")
+
+
+def test_started_duplicate_and_skipped_each_leave_an_event_on_the_dependent(
+    function: Function, kube: FakeKubernetes, kfp: FakeKfp
+) -> None:
+    started = function.post(binary_event(event_data(run_id="r-1")))
+    function.post(binary_event(event_data(run_id="r-1")))
+    function.post(binary_event(event_data(run_id="r-2", artifacts=[])))
+
+    run_id = started[1]["dependents"][0]["run_id"]
+    display = f"{TRAINING_RC} <- {EXAMPLES_RC} run r-1"
+    assert sorted(described(kube), key=lambda e: ORDER.index(str(e["reason"]))) == [
+        {
+            "reason": "TriggerStarted",
+            "type": "Normal",
+            "message": f"started KFP run {run_id} ({display}) after {EXAMPLES_RC} run r-1",
+        },
+        {
+            "reason": "TriggerDuplicate",
+            "type": "Normal",
+            "message": f"not started again: {EXAMPLES_RC} run r-1 already triggered KFP run (recorded) (already-triggered)",
+        },
+        {
+            "reason": "TriggerSkipped",
+            "type": "Warning",
+            "message": f"not started after {EXAMPLES_RC} run r-2: missing-artifact: parameter 'examples_location' <- "
+            f"{EXAMPLES_RC}:examples: event r-2 of {EXAMPLES_RC} has no artifact 'examples' (it has: none)",
+        },
+    ]
+    stored = kube.events(NAMESPACE)[0]
+    assert stored["involvedObject"]["apiVersion"] == "pipelines.kubeflow.org/v1beta1"
+    assert stored["source"] == {"component": "kfp-chain"}
+    assert stored["count"] == 1 and stored["firstTimestamp"] == stored["lastTimestamp"]
+    assert kube.events("base-namespace") == []
+
+
+def test_a_temporary_fault_writes_no_event(function: Function, kube: FakeKubernetes, kfp: FakeKfp) -> None:
+    kfp.faults.add(method="POST", path=r"/runs$", status=503, times=None)
+
+    status, _ = function.post(binary_event(event_data(run_id="r-3")))
+
+    assert status == 503
+    assert kube.events() == []
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def event_log() -> Iterator[Collect]:
+    handler = Collect()
+    logger = logging.getLogger("kfp_chain.kube_events")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+def test_an_event_that_cannot_be_written_is_logged_and_the_run_still_starts(
+    function: Function, kube: FakeKubernetes, kfp: FakeKfp, event_log: Collect
+) -> None:
+    kube.faults.add(method="POST", path=r"/events$", status=500, times=None)
+
+    status, body = function.post(binary_event(event_data(run_id="r-4")))
+
+    assert (status, body["dependents"][0]["outcome"]) == (200, "started")
+    assert len(kfp.runs()) == 1
+    assert kube.events() == []
+    (record,) = [r for r in event_log.records if r.getMessage() == "could not write Kubernetes Event"]
+    assert record.dependent == TRAINING_RC  # type: ignore[attr-defined]
+    assert record.reason == "TriggerStarted"  # type: ignore[attr-defined]
+    assert "500" in record.error  # type: ignore[attr-defined]
+
+
+def test_without_the_uid_the_event_is_still_written(kube: FakeKubernetes) -> None:
+    observer = KubernetesEventObserver(kube.api_client(), instance="replica-1")
+    event = RunCompletion(RcKey("base-namespace", "up"), "succeeded", "u-1")
+
+    observer.on_outcome(
+        event, Outcome(RcKey("elsewhere", "gone"), "skipped", reason="cycle", detail="a -> b")
+    )
+
+    (written,) = kube.events("elsewhere")
+    assert written["involvedObject"] == {
+        "apiVersion": "pipelines.kubeflow.org/v1beta1",
+        "kind": "RunConfiguration",
+        "name": "gone",
+        "namespace": "elsewhere",
+    }
+    assert (written["reason"], written["type"]) == ("TriggerSkipped", "Warning")
+    assert written["message"] == "not started after base-namespace/up run u-1: cycle: a -> b"
+    assert written["reportingInstance"] == "replica-1"
