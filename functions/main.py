@@ -15,6 +15,7 @@ import threading
 import flask
 import functions_framework
 from kfp_chain.app import App, build_app, configure, respond
+from kfp_chain.metrics import CONTENT_TYPE_LATEST
 from kfp_chain.settings import Settings
 
 _app: App | None = None
@@ -45,6 +46,8 @@ def on_run_completion(request: flask.Request) -> flask.Response:
             return _json(200 if ready else 503, {"ready": ready})
         if request.path in ("/healthz", "/"):
             return _json(200, {"ok": True})
+        if request.path == "/metrics":
+            return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
         return _json(404, {"error": "not-found"})
     if request.method != "POST":
         return _json(405, {"error": "method-not-allowed"})
