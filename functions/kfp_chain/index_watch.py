@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -85,6 +87,7 @@ class WatchIndex:
         self._lock = threading.Lock()
         self._last_sync = 0.0
         self._next_resync = 0.0
+        self._fork_hook = False
         self.resource_version = ""
         # counters, for metrics and tests
         self.lists = 0
@@ -120,7 +123,25 @@ class WatchIndex:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="kfp-chain-index-watch", daemon=True)
             self._thread.start()
+            if not self._fork_hook:
+                self._fork_hook = True
+                method = weakref.WeakMethod(self._restart_in_child)
+                os.register_at_fork(after_in_child=lambda: _call(method))
         return self
+
+    def _restart_in_child(self) -> None:
+        """A pre-fork server (gunicorn forks workers from the master that imported the function)
+        leaves the watch thread behind in the parent: the child starts over with its own
+        thread, locks, index and connections, and is not ready until its own first list."""
+        if self._thread is None or self._stopping.is_set():
+            return
+        self._index = DependentsIndex()  # the parent's lock may have been held at the fork
+        self._ready, self._stopping, self._lock = threading.Event(), threading.Event(), threading.Lock()
+        self._watch, self._response, self._thread = None, None, None
+        self._next_resync = 0.0
+        with contextlib.suppress(AttributeError):  # the pooled sockets belong to the parent
+            self.source.api.api_client.rest_client.pool_manager.clear()
+        self.start()
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
@@ -252,6 +273,12 @@ def _parse(obj: dict[str, Any]) -> RunConfiguration | None:
     except ValueError as exc:  # one unreadable object must not hide the others
         log.warning("unreadable RunConfiguration skipped", extra={"error": str(exc)})
         return None
+
+
+def _call(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    bound = method()
+    if bound is not None:
+        bound()
 
 
 def _cut(response: Any) -> None:

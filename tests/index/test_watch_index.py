@@ -187,3 +187,29 @@ def test_close_ends_the_watch_promptly(kube: FakeKubernetes, make_index: MakeInd
     index.close(timeout=2.0)
     assert index._thread is not None and not index._thread.is_alive()
     assert eventually(lambda: kube.open_watches == 0)
+
+
+def test_a_forked_worker_fills_its_own_index(kube: FakeKubernetes, make_index: MakeIndex) -> None:
+    """gunicorn forks its workers from the master that imported (and may have started) the function."""
+    import multiprocessing
+
+    kube.put(runconfiguration("down", triggers=("upstream",)))
+    index = make_index().start()
+    assert index.wait_ready(5.0)
+    parent_lists = index.lists
+
+    def child(pipe: multiprocessing.connection.Connection) -> None:
+        ok = index.wait_ready(5.0)
+        pipe.send((ok, index.lists, [str(k) for k in dependents(index, UPSTREAM)]))
+
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    process = multiprocessing.get_context("fork").Process(target=child, args=(sender,))
+    process.start()
+    assert receiver.poll(10), "the child never answered"
+    ready, lists, found = receiver.recv()
+    process.join(5)
+
+    assert (ready, lists, found) == (True, parent_lists + 1, ["team/down"]), "the child listed for itself"
+    assert index.lists == parent_lists
+    kube.put(runconfiguration("down2", triggers=("upstream",)))
+    assert eventually(lambda: len(dependents(index, UPSTREAM)) == 2), "the parent's watch still runs"
