@@ -44,6 +44,12 @@ compile-examples: $(STAMP) ## compile the example pipelines into .local/kfp-chai
 demo: $(STAMP) compile-examples ## run the examples -> training chain locally (function + kfp.local), exit 0 if it worked
 	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo --pipelines-dir .local/kfp-chain/pipelines
 
+.PHONY: bench
+bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 100/10k/100k RunConfigurations (installs wrk; writes BENCHMARKS.md)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	mkdir -p .local
+	PYTHONPATH=$(CURDIR) timeout 900 $(BIN)/python -m bench.run
+
 .PHONY: image
 image: ## build the container image with docker (IMAGE=name:tag, default kfp-chain:dev; no engine in CI)
 	docker build -t $(if $(IMAGE),$(IMAGE),kfp-chain:dev) .

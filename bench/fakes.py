@@ -1,0 +1,105 @@
+"""The fakes of `make bench` in a process of their own, so they do not take the GIL from the function.
+
+    python -m bench.fakes ADDRESS_FILE
+
+Starts the Kubernetes fake and an instant KFP fake on loopback, writes their URLs to ADDRESS_FILE
+as JSON, and serves until stdin closes (the parent's end). The bench drives it over HTTP through
+a few extra routes on the Kubernetes fake (they are left out of its own request counts):
+
+- POST /bench/seed?count=N   grow the RunConfigurations to N: PAIRS upstream/dependent pairs, the
+                             rest `lonely-*` nobody depends on (what most emitters are)
+- GET  /bench/stats          requests seen since the last reset, by kind
+- POST /bench/reset          forget the request log
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.kfp_api import FakeKfp
+from tests.fakes.kube_api import FakeKubernetes
+from tests.fakes.server import Request, Response
+
+PAIRS = 16
+NAMESPACE = "team"
+PIPELINE = "pipe"
+
+
+def runconfiguration(name: str, triggers: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "apiVersion": "pipelines.kubeflow.org/v1beta1",
+        "kind": "RunConfiguration",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "run": {
+                "pipeline": PIPELINE,
+                "provider": "kfp-operator/kfp",
+                "parameters": [{"name": "mode", "value": "fast"}],
+            },
+            "triggers": {"runConfigurations": list(triggers)},
+        },
+    }
+
+
+def objects(count: int) -> list[dict[str, Any]]:
+    """The first `count` RunConfigurations of the bench's cluster, always in the same order."""
+    out: list[dict[str, Any]] = []
+    for i in range(PAIRS):
+        out.append(runconfiguration(f"upstream-{i:02d}"))
+        out.append(runconfiguration(f"down-{i:02d}", triggers=(f"upstream-{i:02d}",)))
+    out.extend(runconfiguration(f"lonely-{i:06d}") for i in range(max(0, count - len(out))))
+    return out[:count]
+
+
+class BenchKubernetes(FakeKubernetes):
+    def __init__(self) -> None:
+        super().__init__(bookmark_interval=30.0)
+        self.seeded = 0
+        self.route("POST", "/bench/seed", self._seed)
+        self.route("GET", "/bench/stats", self._stats)
+        self.route("POST", "/bench/reset", self._reset)
+
+    def _seed(self, request: Request) -> Response:
+        count = int(request.arg("count") or 0)
+        for obj in objects(count)[self.seeded :]:
+            self.put(obj, validate=False)
+        self.seeded = max(self.seeded, count)
+        return Response(200, {"count": self.seeded, "resourceVersion": self.resource_version})
+
+    def _stats(self, request: Request) -> Response:
+        by: dict[str, int] = {}
+        for r in self.calls():
+            if r.path.startswith("/bench/"):
+                continue
+            if r.method == "GET" and r.path.endswith("/runconfigurations"):
+                kind = "watch" if (r.query.get("watch") or [""])[0].lower() in ("true", "1") else "list"
+            elif r.path.endswith("/status"):
+                kind = f"{r.method} status"
+            elif "/events" in r.path:
+                kind = f"{r.method} event"
+            else:
+                kind = f"{r.method} object"
+            by[kind] = by.get(kind, 0) + 1
+        return Response(200, {"total": sum(by.values()), "by": by})
+
+    def _reset(self, request: Request) -> Response:
+        self.reset_log()
+        return Response(200, {})
+
+
+def main() -> None:
+    kube = BenchKubernetes().start()
+    kfp = FakeKfp(instant=True)
+    kfp.start()
+    kfp.add_pipeline(PIPELINE)
+    Path(sys.argv[1]).write_text(json.dumps({"kube": kube.url, "kfp": kfp.url}))
+    sys.stdin.read()  # until the parent goes away
+    kfp.stop()
+    kube.stop()
+
+
+if __name__ == "__main__":
+    main()

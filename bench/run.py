@@ -1,0 +1,527 @@
+"""`make bench`: kfp-chain's trigger function against the functions-framework no-op ceiling.
+
+    python -m bench.run [--sizes 100,10000,100000] [--duration 8] [--out BENCHMARKS.md]
+
+One process tree, loopback only: this process starts the fakes (`bench.fakes`, a process of its
+own), then one functions-framework server at a time (the no-op, or functions/main.py with
+RUNCONFIGURATIONS=kubernetes), and drives each with `wrk` posting binary-mode CloudEvents
+(`bench/event.lua`). It prints a table and rewrites the generated part of BENCHMARKS.md; the raw
+numbers go to .local/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+LUA = ROOT / "bench" / "event.lua"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+LONELY_EMITTERS = 50
+
+
+# -- processes ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, timeout: float = 120.0) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Ends a server this script started (its own process group: gunicorn and its workers)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+@dataclass
+class Fakes:
+    kube: str
+    kfp: str
+
+    def seed(self, count: int) -> None:
+        http("POST", f"{self.kube}/bench/seed?count={count}", timeout=600)
+
+    def reset(self) -> None:
+        http("POST", f"{self.kube}/bench/reset")
+
+    def stats(self) -> dict[str, Any]:
+        return dict(http("GET", f"{self.kube}/bench/stats")[1])
+
+
+@contextmanager
+def fakes(work: Path) -> Iterator[Fakes]:
+    address = work / "fakes.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.fakes", str(address)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not address.exists() or not address.read_text():
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the fakes did not start")
+            time.sleep(0.05)
+        urls = json.loads(address.read_text())
+        yield Fakes(urls["kube"], urls["kfp"])
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        stop(process)
+
+
+def write_kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": server}}],
+                "users": [{"name": "fake", "user": {"token": "bench"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+                "current-context": "fake",
+            }
+        )
+    )
+    return path
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[Any]
+    ready_s: float
+
+
+def function_env(work: Path, fk: Fakes, index_mode: str, **extra: str) -> dict[str, str]:
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        **{k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)},
+        "HOME": str(home),
+        "RUNCONFIGURATIONS": "kubernetes",
+        "KUBECONFIG": str(write_kubeconfig(work / "kubeconfig", fk.kube)),
+        "KFP_HOST": fk.kfp,
+        "KFP_CHAIN_INDEX": index_mode,
+        "RECORD_LATEST_RUNS": "false",
+        "KFP_CHAIN_STATE_DB": str(work / "state.db"),
+        "LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+@contextmanager
+def serve(
+    work: Path, target: str, source: Path, env: dict[str, str], ready_path: str, workers: int, threads: int
+) -> Iterator[Server]:
+    port = free_port()
+    log = (work / f"{target}-{port}.log").open("w")
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [
+            str(VENV_BIN / "functions-framework"),
+            "--source",
+            str(source),
+            "--target",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={**env, "WORKERS": str(workers), "THREADS": str(threads)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{target} exited; see {log.name}")
+            try:
+                status, _ = http("GET", url + ready_path, timeout=5)
+            except OSError:
+                status = 0
+            if status == 200 or (ready_path == "/" and status):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target} never became ready; see {log.name}")
+            time.sleep(0.02)
+        ready_s = time.perf_counter() - started
+        if workers > 1:  # every worker builds its own index on its first request: warm them all
+            for _ in range(workers * 20):
+                http("GET", url + ready_path, timeout=120)
+        yield Server(url, process, ready_s)
+    finally:
+        stop(process)
+        log.close()
+
+
+# -- load --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def per_event(self, *kinds: str) -> float:
+        return sum(v for k, v in self.calls.items() if k in kinds) / max(1, self.requests)
+
+
+def wrk(url: str, mode: str, duration: float, connections: int, timeout: float = 10.0) -> Load:
+    nonce = f"{mode}{time.monotonic_ns() % 10**9}"
+    emitters = 16 if mode == "trigger" else LONELY_EMITTERS
+    threads = min(2, connections)
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            f"--timeout={timeout:g}s",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            mode,
+            nonce,
+            str(emitters),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"BENCH_JSON (\{.*\})", out)
+    if match is None:
+        raise RuntimeError(f"no result from wrk:\n{out}")
+    raw = json.loads(match.group(1))
+    errors = sum(raw[k] for k in ("connect", "read", "write", "status", "timeout"))
+    seconds = raw["duration_us"] / 1e6
+    return Load(raw["requests"] / seconds, raw["p50_us"] / 1e3, raw["p99_us"] / 1e3, raw["requests"], errors)
+
+
+def load_with_calls(
+    fk: Fakes, url: str, mode: str, duration: float, connections: int, timeout: float = 10
+) -> Load:
+    fk.reset()
+    result = wrk(url, mode, duration, connections, timeout)
+    result.calls = {k: v for k, v in fk.stats()["by"].items() if k != "watch"}
+    return result
+
+
+# -- in-process measurements -------------------------------------------------------------------------
+
+
+def lookup_times(sizes: list[int]) -> dict[int, dict[str, float]]:
+    """Nanoseconds per `dependents_of` call on an index of N RunConfigurations."""
+    from kfp_chain.dependents import DependentsIndex
+    from kfp_chain.runconfiguration import RcKey, parse_runconfiguration
+
+    from bench.fakes import NAMESPACE, objects
+
+    out: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        index = DependentsIndex(parse_runconfiguration(o) for o in objects(n))
+        lonely, upstream = RcKey(NAMESPACE, "lonely-000007"), RcKey(NAMESPACE, "upstream-03")
+        row: dict[str, float] = {}
+        for label, key in (("none_ns", lonely), ("one_ns", upstream)):
+            samples = []
+            for _ in range(5):
+                rounds = 20000
+                t0 = time.perf_counter_ns()
+                for _ in range(rounds):
+                    index.dependents_of(key)
+                samples.append((time.perf_counter_ns() - t0) / rounds)
+            row[label] = statistics.median(samples)
+        out[n] = row
+    return out
+
+
+def cold_start(work: Path, fk: Fakes) -> dict[str, float]:
+    env = function_env(work, fk, "watch", LOG_LEVEL="WARNING")
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.coldstart"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - t0
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_wall_s"] = wall
+    return result
+
+
+def machine() -> dict[str, str]:
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model or platform.processor(),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "wrk": wrk_version.split(" Copyright")[0].strip(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+def run(sizes: list[int], duration: float, connections: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "sizes": sizes, "connections": connections}
+    results["duration_s"] = duration
+    main_py = ROOT / "functions" / "main.py"
+    noop_py = ROOT / "bench" / "noop.py"
+    cores = os.cpu_count() or 1
+    default_threads = cores * 4  # functions-framework's own default (THREADS unset)
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / ".local"))
+    try:
+        print(f"lookups: timing dependents_of at {sizes}", flush=True)
+        results["lookup_ns"] = lookup_times(sizes)
+
+        with fakes(work) as fk:
+            noop_env = {**os.environ, "HOME": str(work)}
+            results["noop"] = {}
+            for workers, threads in ((1, default_threads), (2, default_threads // 2)):
+                with serve(work, "noop", noop_py, noop_env, "/", workers, threads) as server:
+                    wrk(server.url, "nodeps", 2, connections)  # warm-up
+                    load = wrk(server.url, "nodeps", duration, connections)
+                    results["noop"][f"{workers}x{threads}"] = asdict(load)
+                    print(f"no-op {workers}x{threads}: {load.rps:.0f} req/s", flush=True)
+
+            results["sizes_detail"] = {}
+            for n in sizes:
+                t0 = time.perf_counter()
+                fk.seed(n)
+                print(f"N={n}: seeded in {time.perf_counter() - t0:.1f}s", flush=True)
+                detail: dict[str, Any] = {}
+                env = function_env(work, fk, "watch")
+                with serve(work, "on_run_completion", main_py, env, "/readyz", 1, default_threads) as server:
+                    detail["ready_s"] = server.ready_s
+                    wrk(server.url, "nodeps", 2, connections)
+                    detail["nodeps"] = asdict(
+                        load_with_calls(fk, server.url, "nodeps", duration, connections)
+                    )
+                    detail["trigger"] = asdict(
+                        load_with_calls(fk, server.url, "trigger", duration, connections)
+                    )
+                    if n == 10000:
+                        results["concurrency"] = {}
+                        for c in (1, 4, 16, 64):
+                            load = wrk(server.url, "nodeps", max(4.0, duration / 2), c)
+                            results["concurrency"][c] = asdict(load)
+                print(
+                    f"N={n}: ready {detail['ready_s']:.2f}s, no-deps {detail['nodeps']['rps']:.0f} req/s, "
+                    f"trigger {detail['trigger']['rps']:.0f} req/s",
+                    flush=True,
+                )
+                if n == 10000:
+                    results["cold_start"] = cold_start(work, fk)
+                    results["workers"] = {}
+                    for workers, threads in ((2, default_threads // 2), (1, 1)):
+                        with serve(work, "on_run_completion", main_py, env, "/readyz", workers, threads) as s:
+                            wrk(s.url, "nodeps", 2, connections)
+                            load = wrk(s.url, "nodeps", duration, connections)
+                            results["workers"][f"{workers}x{threads}"] = asdict(load)
+                env = function_env(work, fk, "list")
+                with serve(work, "on_run_completion", main_py, env, "/readyz", 1, default_threads) as server:
+                    slow = n >= 100000
+                    detail["list"] = asdict(
+                        load_with_calls(
+                            fk, server.url, "nodeps", duration * (2 if slow else 1), connections, timeout=60
+                        )
+                    )
+                print(f"N={n}: list mode {detail['list']['rps']:.1f} req/s", flush=True)
+                results["sizes_detail"][n] = detail
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+
+def table(r: dict[str, Any]) -> str:
+    cores = int(r["machine"]["nproc"])
+    ceiling_key = f"1x{cores * 4}"
+    noop = r["noop"][ceiling_key]
+    m = r["machine"]
+    lines = [
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, Python {m['python']}, "
+        f"Linux {m['kernel']}, {m['wrk']}; run {m['date']}.",
+        f"Load: wrk, {r['connections']} connections, {r['duration_s']:g} s per row, binary-mode CloudEvents "
+        "over loopback; the fakes run in a process of their own on the same cores.",
+        "Function: functions-framework (gunicorn gthread), 1 worker, "
+        f"{cores * 4} threads (its default on this machine) unless said otherwise; RECORD_LATEST_RUNS=false.",
+        "",
+        "| case | N RunConfigurations | req/s | p50 ms | p99 ms | x no-op | k8s reads/event | k8s writes/event | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| no-op CloudEvent handler | - | {noop['rps']:.0f} | {noop['p50_ms']:.2f} | {noop['p99_ms']:.2f} "
+        f"| 1.00 | - | - | {noop['errors']} |",
+    ]
+
+    def row(case: str, n: int, load: dict[str, Any]) -> str:
+        loaded = Load(**load)
+        if loaded.requests == 0:  # nothing finished inside the run: say so rather than print zeros
+            pages = loaded.calls.get("list", 0)
+            return (
+                f"| {case} | {n:,} | 0 completed in {2 * r['duration_s']:g} s | - | - | 0.00 | "
+                f"(lists {-(-n // 500)} pages each; {pages} pages read) | - | {loaded.errors} |"
+            )
+        reads = loaded.per_event("list", "GET object")
+        writes = loaded.per_event("PATCH object", "PATCH status", "POST event", "PUT object")
+        return (
+            f"| {case} | {n:,} | {loaded.rps:.1f} | {loaded.p50_ms:.2f} | {loaded.p99_ms:.2f} | "
+            f"{loaded.rps / noop['rps']:.2f} | {reads:.2f} | {writes:.2f} | {loaded.errors} |"
+        )
+
+    details = r["sizes_detail"]
+    for n in r["sizes"]:
+        lines.append(row("kfp-chain, watch index, no dependents", n, details[n]["nodeps"]))
+    for n in r["sizes"]:
+        lines.append(row("kfp-chain, watch index, triggering (1 run/event)", n, details[n]["trigger"]))
+    for n in r["sizes"]:
+        lines.append(row("kfp-chain, naive list per event, no dependents", n, details[n]["list"]))
+
+    lines += ["", "Lookup (`DependentsIndex.dependents_of`, timed directly, median of 5 x 20,000 calls):", ""]
+    lines += ["| N | no dependents ns/lookup | one dependent ns/lookup |", "|---:|---:|---:|"]
+    for n in r["sizes"]:
+        lk = r["lookup_ns"][n]
+        lines.append(f"| {n:,} | {lk['none_ns']:.0f} | {lk['one_ns']:.0f} |")
+
+    if "cold_start" in r:
+        cs = r["cold_start"]
+        lines += [
+            "",
+            f"Cold start at {cs['size']:,.0f} RunConfigurations: import functions/main.py {cs['import_s']:.2f} s, "
+            f"build the app (kubernetes + kfp clients) {cs['build_s']:.2f} s, first paginated list to ready "
+            f"{cs['list_s']:.2f} s; process wall time including interpreter start {cs['process_wall_s']:.2f} s. "
+            "functions-framework server from spawn to /readyz 200: "
+            + ", ".join(f"{n:,}: {details[n]['ready_s']:.2f} s" for n in r["sizes"])
+            + ".",
+        ]
+    if "workers" in r:
+        lines += ["", "Serving setup, no dependents at N=10,000 (WORKERSxTHREADS):", ""]
+        lines += ["| setup | no-op req/s | kfp-chain req/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
+        setups = {ceiling_key: details[10000]["nodeps"], **r["workers"]}
+        for setup, load in setups.items():
+            ceiling = r["noop"].get(setup)
+            ceiling_text = f"{ceiling['rps']:.0f}" if ceiling else "-"
+            lines.append(
+                f"| {setup} | {ceiling_text} | {load['rps']:.0f} | {load['p50_ms']:.2f} | {load['p99_ms']:.2f} |"
+            )
+    if "concurrency" in r:
+        lines += ["", f"Concurrency sweep, no dependents at N=10,000, 1x{cores * 4}:", ""]
+        lines += ["| connections | req/s | p50 ms | p99 ms | errors |", "|---:|---:|---:|---:|---:|"]
+        for c, load in r["concurrency"].items():
+            lines.append(
+                f"| {c} | {load['rps']:.0f} | {load['p50_ms']:.2f} | {load['p99_ms']:.2f} | {load['errors']} |"
+            )
+    return "\n".join(lines)
+
+
+def write_report(path: Path, text: str) -> None:
+    block = f"{BEGIN}\n{text}\n{END}"
+    if path.exists() and BEGIN in path.read_text():
+        current = path.read_text()
+        start, end = current.index(BEGIN), current.index(END) + len(END)
+        path.write_text(current[:start] + block + current[end:])
+    else:
+        path.write_text(f"# Benchmarks\n\n{block}\n")
+
+
+def _int_keys(value: Any) -> Any:
+    """JSON made the sizes and connection counts strings; the table indexes them by int."""
+    if isinstance(value, dict):
+        return {(int(k) if isinstance(k, str) and k.isdigit() else k): _int_keys(v) for k, v in value.items()}
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="100,10000,100000")
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--from-json", type=Path, help="re-render the table of an earlier run's results.json")
+    args = parser.parse_args()
+    if args.from_json:
+        text = table(_int_keys(json.loads(args.from_json.read_text())))
+        print(text)
+        write_report(args.out, text)
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (make bench installs it with apt-get)")
+    (ROOT / ".local").mkdir(exist_ok=True)
+    results = run([int(s) for s in args.sizes.split(",")], args.duration, args.connections)
+    raw = ROOT / ".local" / "bench" / "results.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=2, default=str))
+    text = table(results)
+    print("\n" + text)
+    write_report(args.out, text)
+    print(f"\nwritten: {args.out} (table), {raw} (raw numbers)")
+
+
+if __name__ == "__main__":
+    main()
