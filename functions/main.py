@@ -10,31 +10,62 @@ mode (in `kfp_chain.intake`). No logic lives here: route, call the core, answer.
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
 
 import flask
 import functions_framework
-from kfp_chain.app import App, build_app, configure, respond
+from kfp_chain.app import (
+    App,
+    DeadLetterApp,
+    build_app,
+    build_dead_letter_app,
+    configure,
+    respond,
+    respond_dead_letter,
+)
 from kfp_chain.metrics import CONTENT_TYPE_LATEST
 from kfp_chain.settings import Settings
 
 _app: App | None = None
+_dead_letter: DeadLetterApp | None = None
+_pid = os.getpid()
 _lock = threading.Lock()
 
 
 def get_app() -> App:
-    """The process's one App, built on first use (functions-framework imports this module early)."""
-    global _app
+    """This process's App, built on first use.
+
+    Per process: gunicorn imports this module in its master and forks the workers, and threads
+    (the watch index, the local runner) do not survive a fork.
+    """
+    global _app, _pid
     with _lock:
-        if _app is None:
+        if _app is None or _pid != os.getpid():
             settings = Settings.from_env()
             configure(settings)
-            _app = build_app(settings)
+            _app, _pid = build_app(settings), os.getpid()
+            atexit.register(_app.close)  # gunicorn lets in-flight requests finish on SIGTERM, then exits
         return _app
+
+
+def get_dead_letter_app() -> DeadLetterApp:
+    global _dead_letter
+    with _lock:
+        if _dead_letter is None:
+            settings = Settings.from_env()
+            configure(settings)
+            _dead_letter = build_dead_letter_app(settings)
+        return _dead_letter
 
 
 def _json(status: int, body: object) -> flask.Response:
     return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json")
+
+
+# At start-up, so that a bad setting stops the server with its message rather than failing events.
+Settings.from_env()
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]
@@ -52,4 +83,16 @@ def on_run_completion(request: flask.Request) -> flask.Response:
     if request.method != "POST":
         return _json(405, {"error": "method-not-allowed"})
     status, body = respond(app, dict(request.headers), request.get_data(cache=False))
+    return _json(status, body)
+
+
+@functions_framework.http  # type: ignore[untyped-decorator]
+def on_dead_letter(request: flask.Request) -> flask.Response:
+    if request.method == "GET":
+        return _json(200, {"ok": True})
+    if request.method != "POST":
+        return _json(405, {"error": "method-not-allowed"})
+    status, body = respond_dead_letter(
+        get_dead_letter_app(), dict(request.headers), request.get_data(cache=False)
+    )
     return _json(status, body)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from .chain import Chain, ChainOptions, Observer, Report
+from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
 from .errors import ConfigurationError, InvalidEvent, TemporaryError
 from .index_list import ListIndex
 from .intake import RunCompletion, parse_request
@@ -26,7 +27,7 @@ from .ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
 from .settings import Settings
 from .tracing import TracingObserver, event_span
 
-__all__ = ["App", "build_app", "respond"]
+__all__ = ["App", "DeadLetterApp", "build_app", "build_dead_letter_app", "respond", "respond_dead_letter"]
 
 log = logging.getLogger("kfp_chain")
 
@@ -162,3 +163,31 @@ def _status(report: Report) -> int:
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+
+
+@dataclass
+class DeadLetterApp:
+    settings: Settings
+    write_event: EventWriter | None
+
+
+def build_dead_letter_app(settings: Settings) -> DeadLetterApp:
+    """Events go to the cluster when RunConfigurations live there; otherwise the log is the record."""
+    if not settings.from_kubernetes:
+        return DeadLetterApp(settings, None)
+    from .kube_events import KubernetesEventObserver
+    from .kubernetes_store import kubernetes_api_client
+
+    writer = KubernetesEventObserver(kubernetes_api_client(), settings.api_version, settings.holder)
+    return DeadLetterApp(settings, writer.write)
+
+
+def respond_dead_letter(
+    app: DeadLetterApp, headers: Mapping[str, str], body: bytes
+) -> tuple[int, dict[str, Any]]:
+    try:
+        letter = parse_dead_letter(headers, body, app.settings.max_body_bytes)
+    except InvalidEvent as exc:
+        log.warning("rejected dead letter: %s", exc, extra={"field": exc.field, "status": exc.status})
+        return exc.status, exc.as_body()
+    return 200, handle_dead_letter(letter, app.write_event)

@@ -55,21 +55,21 @@ class KubernetesEventObserver:
         reason = REASONS.get(outcome.outcome)
         if reason is None:
             return
+        kind = "Warning" if outcome.outcome == "skipped" else "Normal"
+        self.write(outcome.dependent, reason, message(event, outcome), kind)
+
+    def write(self, key: RcKey, reason: str, text: str, kind: str = "Warning") -> None:
+        """One Event on RunConfiguration `key`; best effort (the dead-letter function uses it too)."""
         try:
-            body = self.event_body(event, outcome, reason, self._uid(outcome.dependent))
-            self.core.create_namespaced_event(
-                outcome.dependent.namespace, body, _request_timeout=REQUEST_TIMEOUT
-            )
+            body = self.event_body(key, reason, text, kind, self._uid(key))
+            self.core.create_namespaced_event(key.namespace, body, _request_timeout=REQUEST_TIMEOUT)
         except Exception as exc:  # best effort: an Event must never fail the trigger it reports
             log.warning(
                 "could not write Kubernetes Event",
-                extra={"dependent": str(outcome.dependent), "reason": reason, "error": _short(exc)},
+                extra={"dependent": str(key), "reason": reason, "error": _short(exc)},
             )
 
-    def event_body(
-        self, event: RunCompletion, outcome: Outcome, reason: str, uid: str | None
-    ) -> dict[str, Any]:
-        key = outcome.dependent
+    def event_body(self, key: RcKey, reason: str, text: str, kind: str, uid: str | None) -> dict[str, Any]:
         now = self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         involved: dict[str, str] = {
             "apiVersion": self.api_version,
@@ -85,8 +85,8 @@ class KubernetesEventObserver:
             "metadata": {"name": f"{key.name[:200]}.{uuid.uuid4().hex[:16]}", "namespace": key.namespace},
             "involvedObject": involved,
             "reason": reason,
-            "message": message(event, outcome)[:MAX_MESSAGE],
-            "type": "Warning" if outcome.outcome == "skipped" else "Normal",
+            "message": text[:MAX_MESSAGE],
+            "type": kind,
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
             "reportingInstance": self.instance[:128],
