@@ -1,0 +1,92 @@
+"""SIGTERM while an event is being handled: the request finishes, and nothing is left half-recorded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from kfp_chain.folder_store import SqliteLedger
+
+from tests.conftest import ROOT, SEED, binary_event, event_data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sigterm_lets_the_in_flight_event_finish_and_record(kfp, tmp_path: Path):
+    folder = tmp_path / "rcs"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RUNCONFIGURATIONS": str(folder),
+        "KFP_HOST": kfp.url,
+        "KFP_CHAIN_STATE_DB": str(tmp_path / "state.db"),
+        "LOG_FORMAT": "text",
+        "HOME": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "functions-framework"),
+            "--source",
+            str(ROOT / "functions" / "main.py"),
+            "--target",
+            "on_run_completion",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not come up"
+                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
+                time.sleep(0.2)
+        kfp.faults.add(method="POST", path=r"/runs$", mode="delay", delay=2.0)
+        headers, body = binary_event(event_data())
+        answer: dict[str, int] = {}
+
+        def post() -> None:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/", data=body, headers=headers, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer["status"] = response.status
+
+        sender = threading.Thread(target=post)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not kfp.calls("POST", r"/runs$"):  # the create is under way (and held for 2 s by the fault)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.send_signal(signal.SIGTERM)
+        sender.join(timeout=30)
+
+        assert answer == {"status": 200}
+        assert server.wait(timeout=30) == 0
+        assert len(kfp.runs()) == 1
+        [trigger] = SqliteLedger(tmp_path / "state.db").triggers()
+        assert trigger["done"] == 1 and trigger["kfpRunId"] == kfp.runs()[0]["run_id"]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
