@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 from .manifests import INFRA, OVERLAYS, REPO, Resource, build, containers, find
 
@@ -141,9 +142,14 @@ def test_config_map_references_resolve(overlay: str) -> None:
                 assert ref["key"] in config["data"], f"{ref['key']} missing from {config['metadata']['name']}"
 
 
-def test_container_concurrency_is_marked_for_the_benchmark() -> None:
-    text = (INFRA / "base" / "service-trigger.yaml").read_text()
-    assert re.search(r"# set from BENCHMARKS\.md\n\s+containerConcurrency: \d+", text)
+def test_container_concurrency_and_threads_are_the_ones_the_benchmark_chose() -> None:
+    chosen = re.search(r"Knative `containerConcurrency: (\d+)`", (REPO / "BENCHMARKS.md").read_text())
+    assert chosen, "BENCHMARKS.md no longer names a containerConcurrency"
+    service = yaml.safe_load((INFRA / "base" / "service-trigger.yaml").read_text())
+    spec = service["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert spec["containerConcurrency"] == int(chosen.group(1))
+    assert int(env["THREADS"]) >= spec["containerConcurrency"] and env["WORKERS"] == "1"
 
 
 def test_overlays_set_image_namespace_and_kfp_host_each_in_one_place() -> None:
