@@ -445,3 +445,25 @@ def test_the_response_body_is_json_the_broker_can_log(cluster_function, kube, kf
         "runId": "123",
         "status": "succeeded",
     }
+
+
+def test_a_passing_fault_is_retried_inside_the_request_with_backoff(cluster_function, kube, kfp):
+    seed(kube)
+    kfp.faults.add(method="POST", path=r"/runs$", status=503, times=2)
+    kube.faults.add(method="PATCH", path=r"/penguin-pipeline-training-rc$", status=500, times=1)
+
+    status, body = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="10").post(binary_event(event_data()))
+
+    assert status == 200, body
+    assert len(kfp.calls("POST", r"/runs$")) == 3
+    assert len(kfp.runs()) == 1
+
+
+def test_past_the_retry_budget_the_answer_is_5xx_not_a_hang(cluster_function, kube, kfp):
+    seed(kube)
+    kfp.faults.add(method="POST", path=r"/runs$", status=503, times=None)
+
+    status, body = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="1").post(binary_event(event_data()))
+
+    assert status == 503 and body["dependents"][0]["outcome"] == "retry"
+    assert 1 < len(kfp.calls("POST", r"/runs$")) <= 8
