@@ -52,7 +52,7 @@ MAX_ARTIFACTS = 256
 MAX_TEXT = 4096
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -85,7 +85,9 @@ class RunCompletion:
 def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int = 1 << 20) -> RunCompletion:
     """Decodes any of the three encodings; raises `InvalidEvent` naming what was wrong."""
     if len(body) > max_body_bytes:
-        raise InvalidEvent(f"body of {len(body)} bytes exceeds the {max_body_bytes}-byte limit", status=413)
+        raise InvalidEvent(
+            f"body of {len(body)} bytes exceeds the {max_body_bytes}-byte limit", field="body", status=413
+        )
     lowered = {k.lower(): v for k, v in headers.items()}
     content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
     is_binary = "ce-specversion" in lowered
@@ -223,9 +225,9 @@ def _artifact_list(value: Any) -> tuple[Artifact, ...]:
         where = f"artifacts[{index}]"
         if not isinstance(item, Mapping):
             raise InvalidEvent(f"{where} must be an object", field=where)
-        name = _required_text(item, "name") if "name" in item else None
-        if name is None:
+        if item.get("name") is None:
             raise InvalidEvent(f"{where}.name is required", field=f"{where}.name")
+        name = _text(item["name"], f"{where}.name")
         if item.get("location") is None:
             raise InvalidEvent(f"{where}.location is required", field=f"{where}.location")
         location = _text(item["location"], f"{where}.location")
