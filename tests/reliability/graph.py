@@ -1,0 +1,146 @@
+"""A generated graph of RunConfigurations and the event stream the fault-injection suite replays.
+
+The graph is built so that what *should* happen is known without asking the code under test:
+which dependent each event starts (by the run's deterministic display name, `"<dependent> <-
+<upstream> run <runId>"`), and which it skips because a required artifact is never produced.
+Parameter references only ever read the triggering emitter (the event's own artifacts), so the
+expectation does not depend on the order in which the shuffled stream is handled.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.conftest import event_data, rc, ref
+
+NAMESPACES = ("team-a", "team-b", "team-c")
+KINDS = ("plain", "needs-out", "needs-missing", "optional-missing", "two-triggers")
+
+
+@dataclass(frozen=True)
+class Node:
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Dependent:
+    node: Node
+    kind: str
+    upstreams: list[Node]
+    obj: dict[str, Any] = field(default_factory=dict)
+
+    def starts_for(self, upstream: Node) -> bool:
+        """Whether an event of `upstream` (which always carries `out`, never `never`) starts a run."""
+        return upstream in self.upstreams and self.kind != "needs-missing"
+
+
+@dataclass
+class Graph:
+    emitters: list[Node]
+    dependents: list[Dependent]
+    objects: list[dict[str, Any]]
+
+    def dependents_of(self, upstream: Node) -> list[Dependent]:
+        return [d for d in self.dependents if upstream in d.upstreams]
+
+    def skipped_edges(self) -> int:
+        return sum(len(d.upstreams) for d in self.dependents if d.kind == "needs-missing")
+
+
+def _trigger_name(dependent: Node, upstream: Node, rng: random.Random) -> str:
+    """Same namespace: sometimes the bare name (which means the dependent's own namespace)."""
+    if dependent.namespace == upstream.namespace and rng.random() < 0.5:
+        return upstream.name
+    return str(upstream)
+
+
+def build_graph(emitter_count: int, seed: int) -> Graph:
+    """Emitters with 1-3 dependents each, across namespaces; two of the dependents emit too (a 2nd layer)."""
+    rng = random.Random(seed)
+    artifacts = [{"name": "out", "path": "C:out"}, {"name": "extra", "path": "C:extra"}]
+    emitters = [Node(NAMESPACES[i % len(NAMESPACES)], f"emitter-{i}") for i in range(emitter_count)]
+    dependents: list[Dependent] = []
+    counter = 0
+
+    def add(upstreams: list[Node], kind: str) -> Dependent:
+        nonlocal counter
+        node = Node(rng.choice(NAMESPACES), f"dep-{counter}-{kind}")
+        counter += 1
+        params: list[dict[str, Any]] = [{"name": "lit", "value": node.name}]
+        first = upstreams[0]
+        if kind == "needs-out":
+            params.append(ref(str(first), "out", param="data"))
+        elif kind == "needs-missing":
+            params.append(ref(str(first), "never", param="data"))
+        elif kind == "optional-missing":
+            params.append(ref(str(first), "never", optional=True, param="warm"))
+        obj = rc(
+            node.namespace,
+            node.name,
+            triggers=[_trigger_name(node, u, rng) for u in upstreams],
+            parameters=params,
+            artifacts=artifacts,
+        )
+        dependent = Dependent(node, kind, upstreams, obj)
+        dependents.append(dependent)
+        return dependent
+
+    for i, emitter in enumerate(emitters):
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.choice(KINDS)
+            if kind == "two-triggers":
+                other = emitters[(i + 1) % len(emitters)]
+                add([emitter, other] if other != emitter else [emitter], kind)
+            else:
+                add([emitter], kind)
+    # A second layer: two started dependents emit as well, and have dependents of their own.
+    middle = [d.node for d in dependents if d.kind in ("plain", "needs-out")][:2]
+    for node in middle:
+        add([node], "needs-out")
+        add([node], "needs-missing")
+    objects = [rc(e.namespace, e.name, artifacts=artifacts) for e in emitters]
+    objects += [d.obj for d in dependents]
+    return Graph(emitters + middle, dependents, objects)
+
+
+@dataclass(frozen=True)
+class Event:
+    upstream: Node
+    run_id: str
+    data: dict[str, Any]
+
+
+def build_events(graph: Graph, count: int, seed: int) -> list[Event]:
+    """`count` distinct upstream runs, spread over every emitter, each carrying `out` (and sometimes more)."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(count):
+        upstream = graph.emitters[i % len(graph.emitters)]
+        run_id = f"{upstream.name}-run-{i}"
+        artifacts = [{"name": "out", "location": f"gs://bucket/{upstream.name}/{i}/out"}]
+        if rng.random() < 0.5:
+            artifacts.append({"name": "extra", "location": f"s3://bucket/{upstream.name}/{i}/extra"})
+        events.append(Event(upstream, run_id, event_data(str(upstream), run_id=run_id, artifacts=artifacts)))
+    return events
+
+
+def expected_runs(graph: Graph, events: list[Event]) -> dict[str, dict[str, str]]:
+    """display name -> the parameters that run must carry where the graph fixes them."""
+    expected: dict[str, dict[str, str]] = {}
+    for event in events:
+        for dependent in graph.dependents_of(event.upstream):
+            if not dependent.starts_for(event.upstream):
+                continue
+            name = f"{dependent.node} <- {event.upstream} run {event.run_id}"
+            params = {"lit": dependent.node.name}
+            if dependent.kind == "needs-out" and dependent.upstreams[0] == event.upstream:
+                out = next(a for a in event.data["artifacts"] if a["name"] == "out")
+                params["data"] = out["location"]
+            expected[name] = params
+    return expected
