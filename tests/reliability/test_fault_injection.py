@@ -61,7 +61,7 @@ FAULTS: list[tuple[str, str, dict[str, Any]]] = [
 class Bumper:
     """A concurrent writer: bumps a random RunConfiguration's resourceVersion every few milliseconds."""
 
-    def __init__(self, kube: Any, keys: list[tuple[str, str]], seed: int, interval: float = 0.005) -> None:
+    def __init__(self, kube: Any, keys: list[tuple[str, str]], seed: int, interval: float = 0.02) -> None:
         self.kube, self.keys, self.interval = kube, keys, interval
         self.bumps = 0
         self._random = random.Random(seed)
