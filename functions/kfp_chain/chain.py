@@ -201,34 +201,19 @@ class Chain:
 
     # -- one dependent ---------------------------------------------------------------
     def _carry_out(self, event: RunCompletion, plan: Plan, deadline: float) -> Outcome:
-        if plan.refusal is not None:
+        try:
+            if plan.refusal is not None:
+                raise plan.refusal
+            outcome = self._retrying(lambda: self._trigger(plan), deadline)
+        except (TemporaryError, PermanentError) as exc:
             outcome = Outcome(
                 plan.dependent.key,
-                SKIPPED,
-                reason=plan.refusal.reason,
-                detail=str(plan.refusal),
+                RETRY if isinstance(exc, TemporaryError) else SKIPPED,
+                reason=exc.reason,
+                detail=str(exc),
                 display_name=plan.trigger.display_name,
+                parameters=plan.parameters,
             )
-        else:
-            try:
-                outcome = self._retrying(lambda: self._trigger(plan), deadline)
-            except TemporaryError as exc:
-                outcome = Outcome(
-                    plan.dependent.key,
-                    RETRY,
-                    reason=exc.reason,
-                    detail=str(exc),
-                    display_name=plan.trigger.display_name,
-                )
-            except PermanentError as exc:
-                outcome = Outcome(
-                    plan.dependent.key,
-                    SKIPPED,
-                    reason=exc.reason,
-                    detail=str(exc),
-                    display_name=plan.trigger.display_name,
-                    parameters=plan.parameters,
-                )
         for observer in self.observers:
             try:
                 observer.on_outcome(event, outcome)
