@@ -64,7 +64,9 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         from .kubernetes_store import KubernetesLedger, KubernetesSource, kubernetes_api_client
 
         api_client = kubernetes_api_client()
-        kube_source = KubernetesSource(api_client, settings.group, settings.version, settings.namespaces)
+        kube_source = KubernetesSource(
+            api_client, settings.group, settings.version, settings.namespaces, settings.request_timeout
+        )
         source, ledger = kube_source, KubernetesLedger(kube_source)
         if settings.index_mode == "watch":
             from .index_watch import WatchIndex
@@ -105,14 +107,17 @@ def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Lau
     if settings.kfp_host:
         from .kfp_launcher import KfpLauncher, kfp_client
 
-        host, token, token_file, namespace = (
+        host, token, token_file, namespace, timeout = (
             settings.kfp_host,
             settings.kfp_token,
             settings.kfp_token_file,
             settings.kfp_namespace,
+            settings.request_timeout,
         )
         return KfpLauncher(
-            lambda: kfp_client(host, token, token_file, namespace), settings.pipeline_naming, namespace
+            lambda: kfp_client(host, token, token_file, namespace, timeout),
+            settings.pipeline_naming,
+            namespace,
         )
     try:
         from .local_runner import LocalLauncher

@@ -236,6 +236,7 @@ class Chain:
             run_id = self.launcher.find_run(trigger.display_name)
             found = run_id is not None
             if run_id is None:
+                self._renew(trigger, holder)
                 run_id = self.launcher.start_run(plan.request(self.options.default_experiment))
             self.ledger.complete(trigger, holder, run_id)
         except Exception:  # whatever happened, the next delivery must be able to claim it
@@ -249,6 +250,19 @@ class Chain:
             display_name=trigger.display_name,
             parameters=plan.parameters,
         )
+
+    def _renew(self, trigger: Trigger, holder: str) -> None:
+        """Extends the claim right before the create, and stops if it is no longer ours.
+
+        The lookup may have been slow; a create must start with a whole lease ahead of it, or a
+        replica that took the claim over could create the same run (settings enforce that a lease
+        outlasts one create).
+        """
+        state = self.ledger.claim(trigger, holder, self.options.claim_lease)
+        if state is ClaimState.DONE:
+            raise TriggerInProgress(f"{trigger.display_name!r} was completed by another replica meanwhile")
+        if state is ClaimState.HELD:
+            raise TriggerInProgress(f"the claim on {trigger.display_name!r} expired and was taken over")
 
     def _release(self, trigger: Trigger, holder: str) -> None:
         try:

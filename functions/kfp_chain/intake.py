@@ -109,6 +109,9 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
     except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"not a valid CloudEvent: {_first_line(exc)}", field="cloudevent") from exc
     attributes = event.get_attributes()
+    for required in ("id", "source"):  # CloudEvents 1.0 requires both non-empty; the SDK does not check
+        if not str(attributes.get(required) or "").strip():
+            raise InvalidEvent(f"not a valid CloudEvent: {required} is empty", field="cloudevent")
     if attributes.get("type") != EVENT_TYPE:
         raise InvalidEvent(
             f"unsupported event type {attributes.get('type')!r}, expected {EVENT_TYPE}", field="type"

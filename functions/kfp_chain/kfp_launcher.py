@@ -30,19 +30,24 @@ __all__ = ["KfpLauncher", "kfp_client", "pipeline_display_name"]
 log = logging.getLogger("kfp_chain.kfp")
 T = TypeVar("T")
 
-CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 15.0
 _stdout_lock = threading.Lock()
 
 
 class _TimeoutPoolManager(urllib3.PoolManager):
+    default_timeout = urllib3.Timeout(connect=5.0, read=15.0)
+
     def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> Any:  # type: ignore[override]
         if kw.get("timeout") is None:
-            kw["timeout"] = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+            kw["timeout"] = self.default_timeout
         return super().urlopen(method, url, redirect=redirect, **kw)
 
 
 def kfp_client(
-    host: str, token: str | None = None, token_file: str | None = None, namespace: str | None = None
+    host: str,
+    token: str | None = None,
+    token_file: str | None = None,
+    namespace: str | None = None,
+    timeout: tuple[float, float] = (5.0, 15.0),
 ) -> Any:
     """A `kfp.Client` for `host` with bounded timeouts; a token file is re-read on every request."""
     import kfp
@@ -57,7 +62,9 @@ def kfp_client(
         kwargs["namespace"] = namespace
     client = _translate("connect to KFP", lambda: kfp.Client(**kwargs))
     rest = client._run_api.api_client.rest_client  # one ApiClient is shared by every API of the client
-    rest.pool_manager = _TimeoutPoolManager(num_pools=4, **rest.pool_manager.connection_pool_kw)
+    pool = _TimeoutPoolManager(num_pools=4, **rest.pool_manager.connection_pool_kw)
+    pool.default_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    rest.pool_manager = pool
     return client
 
 
@@ -114,11 +121,7 @@ class KfpLauncher:
         if pipeline_id is None:
             raise UnknownPipeline(f"pipeline {name!r} does not exist in KFP (for {request.runconfiguration})")
         version_id = self._version_id(pipeline_id, name, version)
-        experiment = request.experiment or "Default"
-        experiment_id = _translate(
-            f"get or create experiment {experiment!r}",
-            lambda: client.create_experiment(experiment, namespace=self.namespace).experiment_id,
-        )
+        experiment_id = self._experiment_id(request.experiment or "Default")
 
         def create() -> Any:
             with _stdout_lock, contextlib.redirect_stdout(io.StringIO()):  # it prints "Run details" links
@@ -132,6 +135,25 @@ class KfpLauncher:
 
         run = _translate(f"create run {request.display_name!r}", create)
         return str(run.run_id)
+
+    def _experiment_id(self, name: str) -> str:
+        """Get-or-create by name; two replicas creating it at once is not an error for the loser."""
+        client = self.client
+        try:
+            return str(
+                _translate(
+                    f"get or create experiment {name!r}",
+                    lambda: client.create_experiment(name, namespace=self.namespace).experiment_id,
+                )
+            )
+        except RejectedByBackend as exc:
+            if exc.status != 409:
+                raise
+        found = _translate(
+            f"get experiment {name!r}",
+            lambda: client.get_experiment(experiment_name=name, namespace=self.namespace),
+        )
+        return str(found.experiment_id)
 
     def _version_id(self, pipeline_id: str, name: str, version: str | None) -> str:
         client = self.client

@@ -42,7 +42,6 @@ T = TypeVar("T")
 Objects = list[dict[str, Any]]  # `list` is a method name below
 
 CLAIM_PREFIX = "kfp-chain.io/claim."
-REQUEST_TIMEOUT = (5.0, 15.0)  # connect, read: a hung API server must not hold the event forever
 CONFLICT_ATTEMPTS = 5
 PAGE_SIZE = 500
 
@@ -83,10 +82,16 @@ def call(what: str, work: Callable[[], T]) -> T:
 
 class KubernetesSource:
     def __init__(
-        self, api_client: k8s.ApiClient, group: str, version: str, namespaces: tuple[str, ...] = ()
+        self,
+        api_client: k8s.ApiClient,
+        group: str,
+        version: str,
+        namespaces: tuple[str, ...] = (),
+        timeout: tuple[float, float] = (5.0, 15.0),
     ) -> None:
         self.api = k8s.CustomObjectsApi(api_client)
         self.group, self.version, self.namespaces = group, version, namespaces
+        self.timeout = timeout  # connect, read: a hung API server must not hold an event for ever
 
     def list(self) -> Iterator[RunConfiguration]:
         for obj in self.list_objects()[0]:
@@ -98,7 +103,7 @@ class KubernetesSource:
         token: str | None = None
         resource_version = ""
         while True:
-            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": self.timeout}
             if token:
                 kwargs["_continue"] = token
             page: dict[str, Any] = call("list runconfigurations", partial(self._list_page, kwargs))
@@ -127,7 +132,7 @@ class KubernetesSource:
                     key.namespace,
                     PLURAL,
                     key.name,
-                    _request_timeout=REQUEST_TIMEOUT,
+                    _request_timeout=self.timeout,
                 ),
             )
         except ApiException as exc:
@@ -240,7 +245,7 @@ class KubernetesLedger:
                     PLURAL,
                     key.name,
                     body,
-                    _request_timeout=REQUEST_TIMEOUT,
+                    _request_timeout=self.source.timeout,
                 ),
             )
         except ApiException as exc:
@@ -261,7 +266,7 @@ class KubernetesLedger:
                         PLURAL,
                         key.name,
                         patch,
-                        _request_timeout=REQUEST_TIMEOUT,
+                        _request_timeout=self.source.timeout,
                     ),
                 )
                 return

@@ -34,6 +34,7 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "RECORD_LATEST_RUNS",
     "KFP_CHAIN_CLAIM_LEASE_SECONDS",
     "KFP_CHAIN_RETRY_BUDGET_SECONDS",
+    "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS",
     "KFP_CHAIN_INDEX",
     "KFP_CHAIN_RESYNC_SECONDS",
     "KFP_CHAIN_HOLDER",
@@ -50,6 +51,7 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
 
 PIPELINE_NAMINGS = ("plain", "kfp-operator")
 INDEX_MODES = ("watch", "list")
+CONNECT_TIMEOUT_SECONDS = 5.0
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
@@ -67,6 +69,7 @@ class Settings:
     record_latest_runs: bool = True
     claim_lease_seconds: float = 120.0
     retry_budget_seconds: float = 20.0
+    request_timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, 15.0)  # connect, read: every API call
     index_mode: str = "watch"
     resync_seconds: float = 300.0
     holder: str = "kfp-chain"
@@ -127,6 +130,19 @@ class Settings:
             raise ConfigurationError(
                 f"KFP_CHAIN_INDEX={index_mode!r} must be one of {', '.join(INDEX_MODES)}"
             )
+        lease = _number(get, "KFP_CHAIN_CLAIM_LEASE_SECONDS", 120.0, float)
+        budget = _number(get, "KFP_CHAIN_RETRY_BUDGET_SECONDS", 20.0, float)
+        read_timeout = _number(get, "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS", 15.0, float)
+        # Two calls' worth of timeouts: a claim renewed right before the create must still be ours
+        # when the create's answer comes back, or a slow holder and the replica that took the claim
+        # over could both start the run.
+        margin = 2 * (min(CONNECT_TIMEOUT_SECONDS, read_timeout) + read_timeout)
+        if lease < budget + margin:
+            raise ConfigurationError(
+                f"KFP_CHAIN_CLAIM_LEASE_SECONDS={lease:g} must be at least KFP_CHAIN_RETRY_BUDGET_SECONDS "
+                f"({budget:g}) + twice a call's timeouts ({margin:g}, from KFP_CHAIN_REQUEST_TIMEOUT_SECONDS): "
+                "a claim must outlast the create it protects"
+            )
         local_dir = Path(get("KFP_CHAIN_LOCAL_DIR") or ".local/kfp-chain")
         port = _number(get, "PORT", 8080, int)
         return cls(
@@ -142,8 +158,9 @@ class Settings:
             pipeline_naming=naming,
             default_experiment=get("KFP_DEFAULT_EXPERIMENT") or "Default",
             record_latest_runs=_flag(get, "RECORD_LATEST_RUNS", True),
-            claim_lease_seconds=_number(get, "KFP_CHAIN_CLAIM_LEASE_SECONDS", 120.0, float),
-            retry_budget_seconds=_number(get, "KFP_CHAIN_RETRY_BUDGET_SECONDS", 20.0, float),
+            claim_lease_seconds=lease,
+            retry_budget_seconds=budget,
+            request_timeout=(min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
             index_mode=index_mode,
             resync_seconds=_number(get, "KFP_CHAIN_RESYNC_SECONDS", 300.0, float),
             holder=get("KFP_CHAIN_HOLDER") or f"{socket.gethostname()}-{os.getpid()}",

@@ -1,7 +1,8 @@
 """Races between replicas that the soak suite found, each pinned down deterministically.
 
-Both are bugs (or limits) of the core, reported to the lead and marked `xfail(strict=True)`: the
-test documents the failure today and turns red the day it is fixed, so the marker gets removed.
+Both were bugs of the core, found by the soak suite and fixed: the loser of two concurrent
+experiment creations took KFP's 409 as permanent and dropped its trigger; and a holder slower than
+its lease could create after another replica had taken the claim over.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from typing import Any
 
 import pytest
+from kfp_chain.errors import ConfigurationError
 
 from tests.conftest import binary_event, event_data, rc
 
@@ -20,8 +22,10 @@ KFP = "/apis/v2beta1"
 def replicas(cluster_function: Any, count: int, **env: str) -> list[Any]:
     made = []
     for i in range(count):
-        made.append(cluster_function(KFP_CHAIN_HOLDER=f"replica-{i}", **env))
-        assert sys.modules["main"]._app is not None
+        function = cluster_function(KFP_CHAIN_HOLDER=f"replica-{i}", **env)
+        assert function.get("/healthz")[0] == 200  # built now, with this replica's settings
+        function.module = sys.modules["main"]  # functions-framework loads a fresh `main` per app
+        made.append(function)
     return made
 
 
@@ -36,11 +40,6 @@ def redeliver_until_acknowledged(function: Any, request: tuple[dict[str, str], b
     return statuses
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: create_experiment's get-or-create races; the loser's 409 AlreadyExists becomes "
-    "RejectedByBackend (permanent), so its dependent is skipped and acknowledged: a lost trigger",
-)
 def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(cluster_function, kube, kfp):
     kube.put(rc("a", "up"))
     kube.put(rc("a", "one", triggers=["up"]))
@@ -72,25 +71,43 @@ def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(c
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="limit: a holder slower than its claim lease is not fenced; after the takeover both create "
-    "(the protocol assumes the lease outlasts the slowest attempt, which the code does not enforce)",
-)
-def test_a_holder_slower_than_its_lease_does_not_make_a_second_run(cluster_function, kube, kfp):
+def test_a_lease_that_cannot_outlast_a_create_is_refused_at_start_up(cluster_function, kube):
+    # It was possible, and the soak found it: a holder slower than its lease was taken over and both
+    # replicas created the run. The settings now refuse a lease shorter than budget + two calls' timeouts.
+    with pytest.raises(ConfigurationError, match=r"KFP_CHAIN_CLAIM_LEASE_SECONDS=0\.5 must be at least"):
+        cluster_function(KFP_CHAIN_CLAIM_LEASE_SECONDS="0.5", KFP_CHAIN_RETRY_BUDGET_SECONDS="3")
+
+
+def test_a_holder_paused_past_its_lease_does_not_create_after_a_takeover(cluster_function, kube, kfp):
+    # No call can outlast the lease any more, but a process can still stall (GC, CPU starvation, a
+    # frozen pod) between its lookup and its create. The stall is modelled by pausing the slow
+    # replica's lookup; meanwhile the fast replica takes the expired claim over and creates the run.
+    # The slow one renews its claim before creating, finds it taken, and creates nothing.
     kube.put(rc("a", "up"))
     kube.put(rc("a", "down", triggers=["up"]))
     kfp.add_experiment("Default")
-    slow, fast = replicas(
-        cluster_function, 2, KFP_CHAIN_CLAIM_LEASE_SECONDS="0.5", KFP_CHAIN_RETRY_BUDGET_SECONDS="3"
-    )
+    env = {
+        "KFP_CHAIN_CLAIM_LEASE_SECONDS": "1.1",
+        "KFP_CHAIN_RETRY_BUDGET_SECONDS": "0.3",
+        "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS": "0.2",
+    }
+    slow, fast = replicas(cluster_function, 2, **env)
+    slow_chain = slow.module.get_app().chain  # this replica's own App
+    lookup, paused = slow_chain.launcher.find_run, threading.Event()
+
+    def stalled_lookup(display_name: str) -> str | None:
+        found = lookup(display_name)
+        paused.set()
+        threading.Event().wait(1.5)  # the stall, past the 1.1 s lease
+        return found
+
+    slow_chain.launcher.find_run = stalled_lookup
     request = binary_event(event_data("a/up"))
-    # The first create waits 1.5 s before the server handles it: the slow replica's lease runs out.
-    kfp.faults.add(method="POST", path=f"{KFP}/runs$", mode="delay", delay=1.5, times=1)
     first = threading.Thread(target=redeliver_until_acknowledged, args=(slow, request))
     first.start()
-    threading.Event().wait(0.9)
-    redeliver_until_acknowledged(fast, request)
+    assert paused.wait(5)
+    threading.Event().wait(1.2)  # the slow replica's claim has expired
+    assert redeliver_until_acknowledged(fast, request)[-1] == 200
     first.join(30)
 
     assert len(kfp.runs_named("a/down <- a/up run 123")) == 1
