@@ -50,6 +50,11 @@ bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 1
 	mkdir -p .local
 	PYTHONPATH=$(CURDIR) timeout 900 $(BIN)/python -m bench.run
 
+.PHONY: soak
+SOAK_EVENTS ?= 1000
+soak: $(STAMP) ## fault-injection soak: $$SOAK_EVENTS (default 1000) events, 4 replicas, faults and a crash; prints the figures
+	HOME=$(CURDIR)/.local/home SOAK_EVENTS=$(SOAK_EVENTS) $(BIN)/pytest tests/reliability/test_fault_injection.py -q -p no:logging --timeout=3000
+
 .PHONY: image
 image: ## build the container image with docker (IMAGE=name:tag, default kfp-chain:dev; no engine in CI)
 	docker build -t $(if $(IMAGE),$(IMAGE),kfp-chain:dev) .
