@@ -123,17 +123,18 @@ class KfpLauncher:
         version_id = self._version_id(pipeline_id, name, version)
         experiment_id = self._experiment_id(request.experiment or "Default")
 
-        def create() -> Any:
-            with _stdout_lock, contextlib.redirect_stdout(io.StringIO()):  # it prints "Run details" links
-                return client.run_pipeline(
+        run = _translate(
+            f"create run {request.display_name!r}",
+            lambda: _quiet(
+                lambda: client.run_pipeline(
                     experiment_id=experiment_id,
                     job_name=request.display_name,
                     pipeline_id=pipeline_id,
                     version_id=version_id,
                     params=dict(request.parameters),
                 )
-
-        run = _translate(f"create run {request.display_name!r}", create)
+            ),
+        )
         return str(run.run_id)
 
     def _experiment_id(self, name: str) -> str:
@@ -143,7 +144,9 @@ class KfpLauncher:
             return str(
                 _translate(
                     f"get or create experiment {name!r}",
-                    lambda: client.create_experiment(name, namespace=self.namespace).experiment_id,
+                    lambda: (
+                        _quiet(lambda: client.create_experiment(name, namespace=self.namespace)).experiment_id
+                    ),
                 )
             )
         except RejectedByBackend as exc:
@@ -175,6 +178,12 @@ class KfpLauncher:
             what = f"version {version!r}" if version else "any version"
             raise UnknownPipeline(f"pipeline {name!r} has no {what} in KFP")
         return str(versions[0].pipeline_version_id)
+
+
+def _quiet(work: Callable[[], T]) -> T:
+    """kfp.Client prints "Run details" / "Experiment details" links; a server's stdout is its log."""
+    with _stdout_lock, contextlib.redirect_stdout(io.StringIO()):
+        return work()
 
 
 def _translate(what: str, work: Callable[[], T]) -> T:

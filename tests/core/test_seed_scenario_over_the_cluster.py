@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from kfp_chain.ports import Trigger
+from kfp_chain.runconfiguration import RcKey
+
 from tests.conftest import (
     EXAMPLES_RC,
     TRAINING_RC,
@@ -467,3 +470,27 @@ def test_past_the_retry_budget_the_answer_is_5xx_not_a_hang(cluster_function, ku
 
     assert status == 503 and body["dependents"][0]["outcome"] == "retry"
     assert 1 < len(kfp.calls("POST", r"/runs$")) <= 8
+
+
+def test_a_claim_left_behind_on_a_completed_trigger_is_tidied_by_the_next_delivery(
+    cluster_function, kube, kfp
+):
+    seed(kube)
+    function = cluster_function()
+    function.post(binary_event(event_data()))
+    # A holder that completed the trigger but died before removing its claim.
+    claim_id = Trigger(RcKey.parse(TRAINING_RC), RcKey.parse(EXAMPLES_RC), "123").claim_id
+    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    training["metadata"]["annotations"] = {
+        f"kfp-chain.io/claim.{claim_id}": '{"holder": "gone", "expiresAt": "2999-01-01T00:00:00+00:00"}'
+    }
+    kube.put(training)
+
+    status, body = function.post(binary_event(event_data()))
+
+    assert status == 200 and body["dependents"][0]["outcome"] == "duplicate"
+    annotations = kube.get("dependant-namespace", "penguin-pipeline-training-rc")["metadata"].get(
+        "annotations", {}
+    )
+    assert not [a for a in annotations if a.startswith("kfp-chain.io/claim.")]
+    assert len(kfp.runs()) == 1
