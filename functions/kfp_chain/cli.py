@@ -168,6 +168,16 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False))
 
 
+source_option = click.option(
+    "--runconfigurations",
+    "-r",
+    envvar="RUNCONFIGURATIONS",
+    show_envvar=True,
+    metavar="kubernetes|FOLDER",
+    help="Where RunConfigurations come from: the cluster (kubeconfig) or a folder of YAML files.",
+)
+
+
 def common(command: F) -> F:
     command = click.option(
         "--output",
@@ -178,14 +188,7 @@ def common(command: F) -> F:
         show_envvar=True,
         help="text for people, json for machines.",
     )(command)
-    return click.option(
-        "--runconfigurations",
-        "-r",
-        envvar="RUNCONFIGURATIONS",
-        show_envvar=True,
-        metavar="kubernetes|FOLDER",
-        help="Where RunConfigurations come from: the cluster (kubeconfig) or a folder of YAML files.",
-    )(command)
+    return source_option(command)
 
 
 def parse_artifacts(values: Iterable[str]) -> tuple[Artifact, ...]:
@@ -522,14 +525,7 @@ def render(dot_text: str, fmt: str) -> bytes:
 @click.option(
     "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout."
 )
-@click.option(
-    "--runconfigurations",
-    "-r",
-    envvar="RUNCONFIGURATIONS",
-    show_envvar=True,
-    metavar="kubernetes|FOLDER",
-    help="Where RunConfigurations come from: the cluster (kubeconfig) or a folder of YAML files.",
-)
+@source_option
 def graph(fmt: str, out_path: Path | None, runconfigurations: str | None) -> None:
     """The RunConfiguration dependency graph.
 
