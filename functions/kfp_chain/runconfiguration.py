@@ -125,7 +125,9 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     problems: list[str] = []
 
     parameters = []
-    for item in run.get("parameters") or ():
+    # v1alpha5/6 call them `runtimeParameters` (same shape); v1beta1 `parameters`. Read both, so that
+    # RUNCONFIGURATION_API_VERSION=pipelines.kubeflow.org/v1alpha6 works; a name in both keeps the latter.
+    for item in [*(run.get("runtimeParameters") or ()), *(run.get("parameters") or ())]:
         pname = _str(item.get("name")) if isinstance(item, Mapping) else None
         if pname is None:
             problems.append("a parameter without a name")
@@ -178,7 +180,7 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
         pipeline=str(run.get("pipeline") or ""),
         experiment=_str(run.get("experimentName")),
         provider=_str(run.get("provider")),
-        parameters=tuple(parameters),
+        parameters=tuple({p.name: p for p in parameters}.values()),
         artifacts=declarations,
         triggered_by=tuple(dict.fromkeys(triggered_by)),
         latest_succeeded_run=_str(succeeded.get("providerId")),

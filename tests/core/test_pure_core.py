@@ -135,3 +135,15 @@ def test_display_names_are_deterministic_readable_and_bounded():
     assert len(long_a.display_name) <= MAX_DISPLAY_NAME
     assert long_a.display_name != long_b.display_name
     assert long_a.display_name == Trigger(RcKey("n" * 63, "d" * 200), RcKey("ns", "up"), "r1").display_name
+
+
+def test_v1alpha6_runtime_parameters_are_read_like_v1beta1_parameters():
+    obj = rc("a", "down", triggers=["up"])
+    obj["apiVersion"] = "pipelines.kubeflow.org/v1alpha6"
+    obj["spec"]["run"]["runtimeParameters"] = [ref("up", "examples", param="e"), {"name": "n", "value": "1"}]
+    obj["spec"]["run"]["parameters"] = [{"name": "n", "value": "2"}]
+    down = parse_runconfiguration(obj)
+    assert [(p.name, p.ref, p.value) for p in down.parameters] == [
+        ("e", RcKey("a", "up"), None),
+        ("n", None, "2"),
+    ]

@@ -494,3 +494,17 @@ def test_a_claim_left_behind_on_a_completed_trigger_is_tidied_by_the_next_delive
     )
     assert not [a for a in annotations if a.startswith("kfp-chain.io/claim.")]
     assert len(kfp.runs()) == 1
+
+
+def test_the_older_served_version_v1alpha6_works_the_same(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function(RUNCONFIGURATION_API_VERSION="pipelines.kubeflow.org/v1alpha6")
+
+    first, _ = function.post(binary_event(event_data()))
+    second, body = function.post(binary_event(event_data()))
+
+    assert (first, second) == (200, 200) and body["dependents"][0]["outcome"] == "duplicate"
+    assert [r["runtime_config"]["parameters"] for r in kfp.runs()] == [
+        {"examples_location": "gs://bucket/examples/123"}
+    ]
+    assert kube.calls("PATCH", r"/apis/pipelines.kubeflow.org/v1alpha6/namespaces/dependant-namespace/")
