@@ -21,8 +21,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 venv: $(STAMP) ## create .venv with pinned runtime and dev dependencies
 
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check functions tests examples
-	$(BIN)/ruff format --check functions tests examples
+	$(BIN)/ruff check functions tests examples bench
+	$(BIN)/ruff format --check functions tests examples bench
 
 typecheck: $(STAMP) ## mypy (strict on functions/)
 	$(BIN)/mypy
@@ -31,10 +31,10 @@ test: $(STAMP) ## lint, type-check and run the whole test suite
 	$(MAKE) --no-print-directory lint typecheck
 	HOME=$(CURDIR)/.local/home $(BIN)/pytest
 
-serve: $(STAMP) ## start the trigger function with functions-framework on $$PORT (default 8080)
+serve: $(STAMP) ## start the trigger function with functions-framework on PORT (default 8080)
 	$(BIN)/functions-framework --source functions/main.py --target on_run_completion --port $(PORT)
 
-serve-dead-letter: $(STAMP) ## start the dead-letter function on $$PORT
+serve-dead-letter: $(STAMP) ## start the dead-letter function on PORT
 	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --port $(PORT)
 
 .PHONY: compile-examples demo
@@ -52,7 +52,7 @@ bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 1
 
 .PHONY: soak
 SOAK_EVENTS ?= 1000
-soak: $(STAMP) ## fault-injection soak: $$SOAK_EVENTS (default 1000) events, 4 replicas, faults and a crash; prints the figures
+soak: $(STAMP) ## fault-injection soak: SOAK_EVENTS (default 1000) events, 4 replicas, faults and a crash; prints the figures
 	HOME=$(CURDIR)/.local/home SOAK_EVENTS=$(SOAK_EVENTS) $(BIN)/pytest tests/reliability/test_fault_injection.py -q -p no:logging --timeout=3000
 
 .PHONY: image
