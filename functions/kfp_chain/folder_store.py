@@ -50,8 +50,11 @@ CREATE TABLE IF NOT EXISTS latest_succeeded (
 
 
 @contextmanager
-def connect(path: Path, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-    """One short-lived connection per operation: safe across threads and processes."""
+def connect(path: Path, immediate: bool = False, schema: str = SCHEMA) -> Iterator[sqlite3.Connection]:
+    """One short-lived connection and transaction per operation: safe across threads and processes.
+
+    The local runner keeps its `local_runs` table in the same file and passes its own `schema`.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         connection = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -59,7 +62,7 @@ def connect(path: Path, immediate: bool = False) -> Iterator[sqlite3.Connection]
         raise BackendUnavailable(f"state store {path}: {exc}") from exc
     try:
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
+        connection.executescript(schema)
         connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         yield connection
         connection.execute("COMMIT")

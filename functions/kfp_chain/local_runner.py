@@ -36,9 +36,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from .errors import BackendUnavailable, PermanentError, UnknownPipeline
+from .folder_store import connect
 from .intake import EVENT_TYPE, RunCompletion
 from .ports import RunRequest
 from .runconfiguration import Artifact, ArtifactDeclaration, RcKey
@@ -110,19 +111,9 @@ class LocalRun:
     event_status: int | None
 
 
-@contextmanager
-def _db(path: Path) -> Iterator[sqlite3.Connection]:
-    """A short-lived connection per operation, so worker threads and other processes share the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
-        yield connection
-    except sqlite3.OperationalError as exc:
-        raise BackendUnavailable(f"local run store {path}: {exc}") from exc
-    finally:
-        connection.close()
+def _db(path: Path, immediate: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+    """The state store's connection, with this module's table; one transaction per operation."""
+    return connect(path, immediate=immediate, schema=SCHEMA)
 
 
 def _now() -> str:
@@ -244,13 +235,11 @@ class LocalLauncher:
             raise BackendUnavailable("the local runner is shutting down")
         run_id = str(uuid.uuid4())
         run_dir = (self.runs_dir / run_id).resolve()
-        with _db(self.state_db) as db:
-            db.execute("BEGIN IMMEDIATE")
+        with _db(self.state_db, immediate=True) as db:
             row = db.execute(
                 "SELECT run_id FROM local_runs WHERE display_name=?", (request.display_name,)
             ).fetchone()
             if row is not None:
-                db.execute("COMMIT")
                 return str(row[0])
             db.execute(
                 "INSERT INTO local_runs (run_id, display_name, runconfiguration, pipeline, parameters, status,"
@@ -267,7 +256,6 @@ class LocalLauncher:
                     os.getpid(),
                 ),
             )
-            db.execute("COMMIT")
         log.info(
             "local run queued",
             extra={"run_id": run_id, "run_name": request.display_name, "pipeline": request.pipeline},
