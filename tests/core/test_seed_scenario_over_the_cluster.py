@@ -508,3 +508,29 @@ def test_the_older_served_version_v1alpha6_works_the_same(cluster_function, kube
         {"examples_location": "gs://bucket/examples/123"}
     ]
     assert kube.calls("PATCH", r"/apis/pipelines.kubeflow.org/v1alpha6/namespaces/dependant-namespace/")
+
+
+def test_the_namespace_allow_list_leaves_other_namespaces_alone(cluster_function, kube, kfp):
+    seed(kube)
+    kube.put(rc("base-namespace", "neighbour", triggers=["penguin-pipeline-examples-rc"]))
+
+    status, body = cluster_function(RUNCONFIGURATION_NAMESPACES="base-namespace").post(
+        binary_event(event_data())
+    )
+
+    assert status == 200
+    assert [d["dependent"] for d in body["dependents"]] == ["base-namespace/neighbour"]
+    assert [r["display_name"].split(" ")[0] for r in kfp.runs()] == ["base-namespace/neighbour"]
+
+
+def test_the_seed_scenario_on_the_watch_index_the_deployment_uses(cluster_function, kube, kfp):
+    seed(kube)
+    function = cluster_function(KFP_CHAIN_INDEX="watch")
+
+    answers = [function.post(binary_event(event_data())) for _ in range(2)]
+
+    assert [status for status, _ in answers] == [200, 200]
+    assert [body["dependents"][0]["outcome"] for _, body in answers] == ["started", "duplicate"]
+    assert [r["runtime_config"]["parameters"] for r in kfp.runs()] == [
+        {"examples_location": "gs://bucket/examples/123"}
+    ]
