@@ -24,6 +24,7 @@ from .logs import configure_logging
 from .metrics import MeasuredIndex, Metrics, MetricsObserver
 from .observers import LogObserver
 from .ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
+from .runconfiguration import RcKey
 from .settings import Settings
 from .tracing import TracingObserver, event_span
 
@@ -88,7 +89,10 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     if settings.from_kubernetes:
         from .kube_events import KubernetesEventObserver
 
-        reporters.append(KubernetesEventObserver(api_client, settings.api_version, settings.holder))
+        known_uid = _uid_lookup(index) if settings.index_mode == "watch" else (lambda key: None)
+        reporters.append(
+            KubernetesEventObserver(api_client, settings.api_version, settings.holder, known_uid=known_uid)
+        )
     launcher = build_launcher(settings, closers)
     options = ChainOptions(
         holder=settings.holder,
@@ -101,6 +105,16 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     measured = MeasuredIndex(index, metrics)
     chain = Chain(measured, ledger, launcher, options, observers=[*reporters, *(observers or [])])
     return App(settings, chain, source, closers, metrics)
+
+
+def _uid_lookup(index: IndexProvider) -> Callable[[RcKey], str | None]:
+    """A RunConfiguration's uid from the watch index, which holds it anyway (a list index would relist)."""
+
+    def uid(key: RcKey) -> str | None:
+        rc = index.current().get(key)
+        return rc.uid if rc is not None else None
+
+    return uid
 
 
 def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Launcher:

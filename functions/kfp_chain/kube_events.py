@@ -44,12 +44,14 @@ class KubernetesEventObserver:
         api_version: str = "pipelines.kubeflow.org/v1beta1",
         instance: str = COMPONENT,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        known_uid: Callable[[RcKey], str | None] = lambda key: None,
     ) -> None:
         self.core = k8s.CoreV1Api(api_client)
         self.custom = k8s.CustomObjectsApi(api_client)
         self.api_version = api_version
         self.instance = instance
         self._clock = clock
+        self._known_uid = known_uid  # the watch index knows every uid: no GET per Event then
 
     def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None:
         reason = REASONS.get(outcome.outcome)
@@ -96,6 +98,9 @@ class KubernetesEventObserver:
         }
 
     def _uid(self, key: RcKey) -> str | None:
+        known = self._known_uid(key)
+        if known:
+            return known
         group, _, version = self.api_version.rpartition("/")
         try:
             obj = self.custom.get_namespaced_custom_object(

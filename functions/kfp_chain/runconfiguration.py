@@ -88,6 +88,7 @@ class RunConfiguration:
     latest_succeeded_artifacts: tuple[Artifact, ...] = ()
     triggers_consumed: Mapping[RcKey, str] = field(default_factory=dict)
     resource_version: str | None = None
+    uid: str | None = None
     problems: tuple[str, ...] = ()
 
     @property
@@ -187,5 +188,6 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
         latest_succeeded_artifacts=_artifacts(succeeded.get("artifacts")),
         triggers_consumed=consumed,
         resource_version=_str(metadata.get("resourceVersion")),
+        uid=_str(metadata.get("uid")),
         problems=tuple(problems),
     )

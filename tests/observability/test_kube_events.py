@@ -139,3 +139,15 @@ def test_without_the_uid_the_event_is_still_written(kube: FakeKubernetes) -> Non
     assert (written["reason"], written["type"]) == ("TriggerSkipped", "Warning")
     assert written["message"] == "not started after base-namespace/up run u-1: cycle: a -> b"
     assert written["reportingInstance"] == "replica-1"
+
+
+def test_a_uid_the_index_knows_is_used_without_asking_the_api_server(kube: FakeKubernetes) -> None:
+    observer = KubernetesEventObserver(
+        kube.api_client(), known_uid=lambda key: "uid-from-the-index" if key == RcKey("t", "down") else None
+    )
+
+    observer.write(RcKey("t", "down"), "TriggerStarted", "started", "Normal")
+
+    (written,) = kube.events("t")
+    assert written["involvedObject"]["uid"] == "uid-from-the-index"
+    assert kube.calls("GET", r"/runconfigurations/") == []
