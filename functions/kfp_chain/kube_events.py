@@ -6,8 +6,9 @@ dependent, so `kubectl describe mlrc NAME` lists "TriggerStarted", "TriggerSkipp
 reason, e.g. a missing artifact or a cycle) and "TriggerDuplicate" next to kfp-operator's own
 Events (kfp-operator #628, #438).
 
-`kubectl describe` selects Events by the object's uid, so the observer reads the dependent's uid
-first; when that read fails the Event is still written without it (it then shows in
+`kubectl describe` selects Events by the object's uid, so the observer takes the dependent's uid
+from the watch index when there is one, and reads it from the API server otherwise; when that read
+fails the Event is still written without it (it then shows in
 `kubectl get events`, not in `describe`). Temporary faults are not Events: the broker redelivers
 and the final decision is reported then. Writing an Event is best effort: any failure is logged
 and swallowed, so reporting can never change what happens to an event.
