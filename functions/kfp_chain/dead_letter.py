@@ -23,7 +23,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
 from .errors import InvalidEvent
-from .runconfiguration import RcKey
+from .runconfiguration import RcKey, nonempty
 
 __all__ = ["DeadLetter", "handle_dead_letter", "parse_dead_letter"]
 
@@ -69,14 +69,14 @@ def parse_dead_letter(headers: Mapping[str, str], body: bytes, max_body_bytes: i
     data = data if isinstance(data, Mapping) else {}
     error_data = _decode(attributes.get("knativeerrordata"))
     return DeadLetter(
-        event_id=_text(attributes.get("id")),
-        event_type=_text(attributes.get("type")),
-        source=_text(attributes.get("source")),
-        error_code=_text(attributes.get("knativeerrorcode")),
-        error_destination=_text(attributes.get("knativeerrordest")),
+        event_id=nonempty(attributes.get("id")),
+        event_type=nonempty(attributes.get("type")),
+        source=nonempty(attributes.get("source")),
+        error_code=nonempty(attributes.get("knativeerrorcode")),
+        error_destination=nonempty(attributes.get("knativeerrordest")),
         error_data=error_data,
         emitter=_key(data.get("runConfigurationName")),
-        run_id=_text(data.get("runId")),
+        run_id=nonempty(data.get("runId")),
         missed=_missed(error_data),
     )
 
@@ -106,10 +106,6 @@ def handle_dead_letter(letter: DeadLetter, write_event: EventWriter | None) -> d
             write_event(key, REASON, message)
             recorded.append(str(key))
     return {"deadLettered": letter.event_id, "recordedOn": recorded}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _key(value: Any) -> RcKey | None:

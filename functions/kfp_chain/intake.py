@@ -23,7 +23,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
 from .errors import InvalidEvent
-from .runconfiguration import Artifact, RcKey
+from .runconfiguration import Artifact, RcKey, nonempty
 
 __all__ = [
     "EVENT_TYPE",
@@ -124,9 +124,9 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
     traceparent = attributes.get("traceparent") or lowered.get("traceparent")
     return parse_data(
         data,
-        event_id=_opt_str(attributes.get("id")),
-        source=_opt_str(attributes.get("source")),
-        traceparent=_opt_str(traceparent),
+        event_id=nonempty(attributes.get("id")),
+        source=nonempty(attributes.get("source")),
+        traceparent=nonempty(traceparent),
     )
 
 
@@ -199,10 +199,6 @@ def _required_text(data: Mapping[str, Any], field: str) -> str:
 def _optional_text(data: Mapping[str, Any], field: str) -> str | None:
     value = data.get(field)
     return None if value is None or value == "" else _text(value, field)
-
-
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _rc_reference(text: str, field: str) -> RcKey:

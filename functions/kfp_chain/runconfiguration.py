@@ -19,6 +19,7 @@ __all__ = [
     "Parameter",
     "RcKey",
     "RunConfiguration",
+    "nonempty",
     "parse_runconfiguration",
 ]
 
@@ -96,14 +97,15 @@ class RunConfiguration:
         return frozenset(p.ref for p in self.parameters if p.ref is not None)
 
 
-def _str(value: Any) -> str | None:
+def nonempty(value: Any) -> str | None:
+    """A non-empty string, or None: how optional text is read from an object or an event."""
     return value if isinstance(value, str) and value else None
 
 
 def _artifacts(items: Any) -> tuple[Artifact, ...]:
     result = []
     for item in items or ():
-        if isinstance(item, Mapping) and _str(item.get("name")) and isinstance(item.get("location"), str):
+        if isinstance(item, Mapping) and nonempty(item.get("name")) and isinstance(item.get("location"), str):
             result.append(Artifact(item["name"], item["location"]))
     return tuple(result)
 
@@ -115,8 +117,8 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     `problems`, so that one bad RunConfiguration never hides the others from the index.
     """
     metadata = obj.get("metadata") or {}
-    namespace = _str(metadata.get("namespace")) or "default"
-    name = _str(metadata.get("name"))
+    namespace = nonempty(metadata.get("namespace")) or "default"
+    name = nonempty(metadata.get("name"))
     if name is None:
         raise ValueError("RunConfiguration without metadata.name")
     key = RcKey(namespace, name)
@@ -129,7 +131,7 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     # v1alpha5/6 call them `runtimeParameters` (same shape); v1beta1 `parameters`. Read both, so that
     # RUNCONFIGURATION_API_VERSION=pipelines.kubeflow.org/v1alpha6 works; a name in both keeps the latter.
     for item in [*(run.get("runtimeParameters") or ()), *(run.get("parameters") or ())]:
-        pname = _str(item.get("name")) if isinstance(item, Mapping) else None
+        pname = nonempty(item.get("name")) if isinstance(item, Mapping) else None
         if pname is None:
             problems.append("a parameter without a name")
             continue
@@ -140,7 +142,7 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
             except ValueError as exc:
                 problems.append(f"parameter {pname}: {exc}")
                 continue
-            artifact = _str(ref_obj.get("outputArtifact"))
+            artifact = nonempty(ref_obj.get("outputArtifact"))
             if artifact is None:
                 problems.append(f"parameter {pname}: runConfigurationRef without outputArtifact")
                 continue
@@ -168,7 +170,7 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     succeeded = (status.get("latestRuns") or {}).get("succeeded") or {}
     consumed: dict[RcKey, str] = {}
     for upstream, entry in ((status.get("triggers") or {}).get("runConfigurations") or {}).items():
-        provider_id = _str((entry or {}).get("providerId"))
+        provider_id = nonempty((entry or {}).get("providerId"))
         if provider_id is None:
             continue
         try:
@@ -179,15 +181,15 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     return RunConfiguration(
         key=key,
         pipeline=str(run.get("pipeline") or ""),
-        experiment=_str(run.get("experimentName")),
-        provider=_str(run.get("provider")),
+        experiment=nonempty(run.get("experimentName")),
+        provider=nonempty(run.get("provider")),
         parameters=tuple({p.name: p for p in parameters}.values()),
         artifacts=declarations,
         triggered_by=tuple(dict.fromkeys(triggered_by)),
-        latest_succeeded_run=_str(succeeded.get("providerId")),
+        latest_succeeded_run=nonempty(succeeded.get("providerId")),
         latest_succeeded_artifacts=_artifacts(succeeded.get("artifacts")),
         triggers_consumed=consumed,
-        resource_version=_str(metadata.get("resourceVersion")),
-        uid=_str(metadata.get("uid")),
+        resource_version=nonempty(metadata.get("resourceVersion")),
+        uid=nonempty(metadata.get("uid")),
         problems=tuple(problems),
     )
