@@ -265,6 +265,18 @@ def _invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) ->
 # -- schema: pruning and validation --------------------------------------------------------------------
 
 
+def _check_namespace(meta: Any, ns: str) -> None:
+    """What create and update both refuse: metadata that is not an object, or names another namespace."""
+    if not isinstance(meta, dict):
+        raise _ApiError(400, "BadRequest", "metadata must be an object")
+    if meta.get("namespace") not in (None, "", ns):
+        raise _ApiError(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+
+
 def _clone(value: Any) -> Any:
     # A JSON round trip is ~5x faster than copy.deepcopy, and everything stored is JSON anyway.
     if isinstance(value, (dict, list)):
@@ -1219,14 +1231,7 @@ class FakeKubernetes(FakeServer):
             raise _ApiError(400, "BadRequest", "the body of the request was not a JSON object")
         self._check_kind(rt, version, body)
         meta = body.get("metadata") or {}
-        if not isinstance(meta, dict):
-            raise _ApiError(400, "BadRequest", "metadata must be an object")
-        if meta.get("namespace") not in (None, "", ns):
-            raise _ApiError(
-                400,
-                "BadRequest",
-                "the namespace of the provided object does not match the namespace sent on the request",
-            )
+        _check_namespace(meta, ns)
         if meta.get("resourceVersion"):
             raise _ApiError(
                 500, "InternalError", "resourceVersion should not be set on objects to be created"
@@ -1323,14 +1328,7 @@ class FakeKubernetes(FakeServer):
         ns, name = request.params["ns"], request.params["name"]
         to_status = request.path.endswith("/status")
         meta = body.get("metadata") or {}
-        if not isinstance(meta, dict):
-            raise _ApiError(400, "BadRequest", "metadata must be an object")
-        if meta.get("namespace") not in (None, "", ns):
-            raise _ApiError(
-                400,
-                "BadRequest",
-                "the namespace of the provided object does not match the namespace sent on the request",
-            )
+        _check_namespace(meta, ns)
         with self._cond:
             old = self._data[rt].objects.get((ns, name))
             if old is None:
