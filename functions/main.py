@@ -2,6 +2,7 @@
 
     functions-framework --source functions/main.py --target on_run_completion
     functions-framework --source functions/main.py --target on_dead_letter
+    functions-framework --source functions/main.py --target on_reconcile
 
 HTTP functions rather than `@cloud_event` ones, because the same endpoint must also take the plain
 JSON body an Argo Events sensor posts; the cloudevents SDK still decodes binary and structured
@@ -21,7 +22,9 @@ from kfp_chain.app import (
     DeadLetterApp,
     build_app,
     build_dead_letter_app,
+    build_reconcile_app,
     configure,
+    reconcile_pass,
     respond,
     respond_dead_letter,
 )
@@ -30,6 +33,7 @@ from kfp_chain.settings import Settings
 
 _app: App | None = None
 _dead_letter: DeadLetterApp | None = None
+_reconcile: App | None = None
 _pid = os.getpid()
 _lock = threading.Lock()
 
@@ -58,6 +62,17 @@ def get_dead_letter_app() -> DeadLetterApp:
             configure(settings)
             _dead_letter = build_dead_letter_app(settings)
         return _dead_letter
+
+
+def get_reconcile_app() -> App:
+    global _reconcile
+    with _lock:
+        if _reconcile is None:
+            settings = Settings.from_env()
+            configure(settings)
+            _reconcile = build_reconcile_app(settings)
+            atexit.register(_reconcile.close)
+        return _reconcile
 
 
 def _json(status: int, body: object) -> flask.Response:
@@ -95,4 +110,18 @@ def on_dead_letter(request: flask.Request) -> flask.Response:
     status, body = respond_dead_letter(
         get_dead_letter_app(), dict(request.headers), request.get_data(cache=False)
     )
+    return _json(status, body)
+
+
+@functions_framework.http  # type: ignore[untyped-decorator]
+def on_reconcile(request: flask.Request) -> flask.Response:
+    """One reconcile pass per POST (a Knative PingSource's tick; its body is not read)."""
+    app = get_reconcile_app()
+    if request.method == "GET":
+        if request.path == "/metrics":
+            return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
+        return _json(200, {"ok": True})
+    if request.method != "POST":
+        return _json(405, {"error": "method-not-allowed"})
+    status, body = reconcile_pass(app)
     return _json(status, body)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from .chain import Chain, ChainOptions, Observer, Report
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
-from .errors import ConfigurationError, InvalidEvent, TemporaryError
+from .dependents import DependentsIndex
+from .errors import ConfigurationError, DeploymentFault, InvalidEvent, TemporaryError
 from .index_list import ListIndex
 from .intake import RunCompletion, parse_request
 from .logs import configure_logging
@@ -28,7 +29,16 @@ from .runconfiguration import RcKey
 from .settings import Settings
 from .tracing import TracingObserver, event_span
 
-__all__ = ["App", "DeadLetterApp", "build_app", "build_dead_letter_app", "respond", "respond_dead_letter"]
+__all__ = [
+    "App",
+    "DeadLetterApp",
+    "build_app",
+    "build_dead_letter_app",
+    "build_reconcile_app",
+    "reconcile_pass",
+    "respond",
+    "respond_dead_letter",
+]
 
 log = logging.getLogger("kfp_chain")
 
@@ -101,6 +111,7 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         retry_budget_seconds=settings.retry_budget_seconds,
         record_latest_runs=settings.record_latest_runs,
         allows=settings.allows,
+        initial_trigger=settings.initial_trigger,
     )
     measured = MeasuredIndex(index, metrics)
     chain = Chain(measured, ledger, launcher, options, observers=[*reporters, *(observers or [])])
@@ -169,6 +180,8 @@ def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
         log.warning(
             "temporary fault, broker will retry: %s", exc, extra={"emitter": str(event.run_configuration)}
         )
+        if isinstance(exc, DeploymentFault):
+            app.metrics.deployment_faults.labels(exc.backend).inc()
         return 503, {"error": exc.reason, "message": str(exc)}
     except Exception as exc:  # a bug must still answer, and a 5xx keeps the event
         log.exception("unexpected error", extra={"emitter": str(event.run_configuration)})
@@ -178,6 +191,47 @@ def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
 
 def _status(report: Report) -> int:
     return 503 if report.retry else 200
+
+
+def build_reconcile_app(settings: Settings) -> App:
+    """The App a reconcile pass runs on: no watch, since every pass reads the source afresh."""
+    return build_app(replace(settings, index_mode="list"))
+
+
+def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
+    """One level-triggered pass over every RunConfiguration; never raises.
+
+    200 when the pass ran, whether or not it started runs and even when some triggers are still
+    pending (held by a live claim, or a passing fault): the next pass takes them. 503 when the
+    RunConfigurations could not be read or a backend refused our credentials, so that the
+    PingSource's delivery retries and the failure is visible.
+    """
+    started = time.perf_counter()
+    try:
+        index = DependentsIndex(app.source.list())
+    except TemporaryError as exc:
+        log.warning("reconcile pass could not read the RunConfigurations: %s", exc)
+        if isinstance(exc, DeploymentFault):
+            app.metrics.deployment_faults.labels(exc.backend).inc()
+        app.metrics.reconcile_passes.labels("failed").inc()
+        return 503, {"error": exc.reason, "message": str(exc)}
+    except Exception as exc:  # a bug must still answer, and a 5xx makes the failure visible
+        log.exception("reconcile pass failed")
+        app.metrics.reconcile_passes.labels("failed").inc()
+        return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
+    report = app.chain.reconcile(index)
+    result = "clean" if report.remaining == 0 else "partial"
+    app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
+    body = report.as_body()
+    log.info(
+        "reconcile pass: %d pending, %d started, %d still pending",
+        len(report.pending),
+        report.count("started"),
+        report.remaining,
+        extra={k: v for k, v in body.items() if k != "triggers"}
+        | {"seconds": round(time.perf_counter() - started, 3)},
+    )
+    return (503 if report.faulted else 200), body
 
 
 def configure(settings: Settings) -> None:

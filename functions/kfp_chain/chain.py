@@ -13,6 +13,14 @@ Exactly-once protocol, per (dependent, upstream, upstream runId) trigger:
  3. complete: record `status.triggers.runConfigurations[upstream].providerId = runId`, drop the claim;
  4. any failure releases the claim, so the next delivery starts from step 1.
 A claim whose holder died expires after the lease and is taken over; step 2 makes that safe.
+`delivery.py` keeps the lease short enough for the broker's last retry to take it over.
+
+`reconcile` is the level-triggered twin of `handle`: it reads every dependent's
+`status.triggers` against its upstreams' `status.latestRuns.succeeded` and carries out each
+difference through the very same claim -> find -> create -> complete steps, under the same
+trigger identity, so the event path and reconcile can race on any number of replicas and still
+start each trigger once. Only the latest success of an upstream is ever looked at: reconcile
+catches up, it never replays history.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
@@ -39,9 +47,10 @@ from .errors import CycleRefused, PermanentError, TemporaryError, TriggerInProgr
 from .intake import RunCompletion
 from .parameters import resolve_parameters
 from .ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
+from .reconcile import Pending, ReconcileReport, pending_triggers
 from .runconfiguration import RcKey, RunConfiguration
 
-__all__ = ["Chain", "ChainOptions", "Observer", "Outcome", "Plan", "Report", "plan"]
+__all__ = ["Chain", "ChainOptions", "Observer", "Outcome", "Plan", "Report", "plan", "plan_one"]
 
 log = logging.getLogger("kfp_chain")
 T = TypeVar("T")
@@ -50,6 +59,7 @@ STARTED = "started"
 DUPLICATE = "duplicate"
 SKIPPED = "skipped"
 RETRY = "retry"
+ADOPTED = "adopted"  # reconcile, KFP_CHAIN_INITIAL_TRIGGER=skip: recorded as consumed, no run
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,14 @@ class Plan:
 @dataclass(frozen=True)
 class Outcome:
     dependent: RcKey
-    outcome: str  # started | duplicate | skipped | retry
+    outcome: str  # started | duplicate | skipped | retry | adopted
     reason: str | None = None
     detail: str | None = None
     run_id: str | None = None
     display_name: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    via: str | None = None  # "reconcile" when reconcile carried it out; None on the event path
+    backend: str | None = None  # for a deployment fault: which backend refused us (kubernetes, kfp)
 
 
 @dataclass(frozen=True)
@@ -133,32 +145,36 @@ class ChainOptions:
     retry_budget_seconds: float = 20.0
     record_latest_runs: bool = True
     allows: Callable[[str], bool] = lambda namespace: True
+    initial_trigger: str = "run"  # or "skip": see settings.INITIAL_TRIGGERS and docs/reliability.md
+    reconcile_budget_seconds: float = 40.0  # a pass starts no new trigger after this; the rest wait
 
 
 def plan(
     index: DependentsIndex, event: RunCompletion, allows: Callable[[str], bool] = lambda _: True
 ) -> list[Plan]:
     """Pure: which dependents an event triggers, with which parameters, and why not the others."""
-    plans: list[Plan] = []
-    for dependent in index.dependents_of(event.run_configuration):
-        if not allows(dependent.key.namespace):
-            continue
-        trigger = Trigger(dependent.key, event.run_configuration, event.run_id)
-        cycle = index.refused_edge(event.run_configuration, dependent.key)
-        if cycle is not None:
-            path = " -> ".join(str(k) for k in cycle)
-            refusal = CycleRefused(
-                f"{event.run_configuration} -> {dependent.key} closes a trigger cycle among {path}"
-            )
-            plans.append(Plan(dependent, trigger, refusal=refusal))
-            continue
-        try:
-            resolved = resolve_parameters(dependent, event, index.get)
-        except UnresolvableParameter as exc:
-            plans.append(Plan(dependent, trigger, refusal=exc))
-            continue
-        plans.append(Plan(dependent, trigger, resolved.values, resolved.omitted))
-    return plans
+    return [
+        plan_one(index, event, dependent)
+        for dependent in index.dependents_of(event.run_configuration)
+        if allows(dependent.key.namespace)
+    ]
+
+
+def plan_one(index: DependentsIndex, event: RunCompletion, dependent: RunConfiguration) -> Plan:
+    """Pure: what `event` means for one dependent; the event path and reconcile both plan here."""
+    trigger = Trigger(dependent.key, event.run_configuration, event.run_id)
+    cycle = index.refused_edge(event.run_configuration, dependent.key)
+    if cycle is not None:
+        path = " -> ".join(str(k) for k in cycle)
+        refusal = CycleRefused(
+            f"{event.run_configuration} -> {dependent.key} closes a trigger cycle among {path}"
+        )
+        return Plan(dependent, trigger, refusal=refusal)
+    try:
+        resolved = resolve_parameters(dependent, event, index.get)
+    except UnresolvableParameter as exc:
+        return Plan(dependent, trigger, refusal=exc)
+    return Plan(dependent, trigger, resolved.values, resolved.omitted)
 
 
 class Chain:
@@ -199,12 +215,40 @@ class Chain:
         outcomes = tuple(self._carry_out(event, p, deadline) for p in plans)
         return Report(event, outcomes)
 
+    def reconcile(self, index: DependentsIndex) -> ReconcileReport:
+        """One level-triggered pass: every pending trigger in `index`, carried out like an event.
+
+        `index` should be freshly read from the source: what it says is only a hint, since each
+        claim re-reads the dependent and answers DONE for a trigger completed meanwhile.
+        """
+        found = pending_triggers(index, self.options.allows)
+        pass_deadline = time.monotonic() + self.options.reconcile_budget_seconds
+        outcomes: list[Outcome] = []
+        for item in found:
+            if time.monotonic() >= pass_deadline:
+                break  # the rest stay pending: the next pass starts where this one could not
+            deadline = min(pass_deadline, time.monotonic() + self.options.retry_budget_seconds)
+            event = item.event()
+            if item.consumed is None and self.options.initial_trigger == "skip":
+                outcomes.append(self._adopt(event, item, deadline))
+            else:
+                outcomes.append(
+                    self._carry_out(event, plan_one(index, event, item.dependent), deadline, "reconcile")
+                )
+        return ReconcileReport(tuple(found), tuple(outcomes))
+
     # -- one dependent ---------------------------------------------------------------
-    def _carry_out(self, event: RunCompletion, plan: Plan, deadline: float) -> Outcome:
+    def _carry_out(
+        self, event: RunCompletion, plan: Plan, deadline: float, via: str | None = None
+    ) -> Outcome:
+        # One holder per delivery, not per process and not per attempt: two threads of one replica
+        # handling the same redelivered event exclude each other as two replicas do, while this
+        # delivery's own in-request retries find the claim they left and carry on with it.
+        holder = f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
         try:
             if plan.refusal is not None:
                 raise plan.refusal
-            outcome = self._retrying(lambda: self._trigger(plan), deadline)
+            outcome = replace(self._retrying(lambda: self._trigger(plan, holder), deadline), via=via)
         except (TemporaryError, PermanentError) as exc:
             outcome = Outcome(
                 plan.dependent.key,
@@ -213,18 +257,49 @@ class Chain:
                 detail=str(exc),
                 display_name=plan.trigger.display_name,
                 parameters=plan.parameters,
+                via=via,
+                backend=getattr(exc, "backend", None),
             )
+        self._tell(event, outcome)
+        return outcome
+
+    def _adopt(self, event: RunCompletion, item: Pending, deadline: float) -> Outcome:
+        """First sight of an upstream's success with KFP_CHAIN_INITIAL_TRIGGER=skip: record, run nothing."""
+        trigger, holder = item.trigger, f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
+
+        def adopt() -> Outcome:
+            state = self.ledger.claim(trigger, holder, self.options.claim_lease)
+            if state is ClaimState.HELD:
+                raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
+            if state is ClaimState.ACQUIRED:
+                try:
+                    self.ledger.complete(trigger, holder, None)
+                except Exception:
+                    self._release(trigger, holder)
+                    raise
+            return Outcome(
+                trigger.dependent,
+                ADOPTED,
+                reason="initial-trigger-skipped",
+                display_name=trigger.display_name,
+            )
+
+        try:
+            outcome = replace(self._retrying(adopt, deadline), via="reconcile")
+        except TemporaryError as exc:
+            outcome = Outcome(trigger.dependent, RETRY, reason=exc.reason, detail=str(exc), via="reconcile")
+        self._tell(event, outcome)
+        return outcome
+
+    def _tell(self, event: RunCompletion, outcome: Outcome) -> None:
         for observer in self.observers:
             try:
                 observer.on_outcome(event, outcome)
             except Exception:  # an observer must never turn a handled event into a failure
                 log.exception("observer failed", extra={"observer": type(observer).__name__})
-        return outcome
 
-    def _trigger(self, plan: Plan) -> Outcome:
-        # One token per attempt, not per process: two threads of one replica handling the same
-        # redelivered event must exclude each other exactly as two replicas do.
-        trigger, holder = plan.trigger, f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
+    def _trigger(self, plan: Plan, holder: str) -> Outcome:
+        trigger = plan.trigger
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:
             return Outcome(

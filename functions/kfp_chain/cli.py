@@ -9,11 +9,13 @@ files, and answers the questions nothing else answers before it happens:
     validate                      dangling references, undeclared artifacts, cycles (exit 1 on errors)
     send     URL                  post a run-completion CloudEvent (binary or structured mode)
     run      NS/RC                start one run by hand on the local runner
+    reconcile [--dry-run]         start every pending trigger now (what the on_reconcile function does)
 
 Text output is for people (rich); `--output json` is for machines. Every option can also come from
 the environment: `--runconfigurations` from RUNCONFIGURATIONS, `--output` from KFP_CHAIN_OUTPUT, and
 any other from KFP_CHAIN_<COMMAND>_<OPTION> (e.g. KFP_CHAIN_SEND_MODE=structured).
-`explain`, `graph` and `validate` never write: not to the cluster, not to the state store.
+`explain`, `graph`, `validate` and `reconcile --dry-run` never write: not to the cluster, not to the
+state store.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from .chain import Plan, plan
 from .dependents import DependentsIndex
 from .errors import ConfigurationError, InvalidEvent, KfpChainError
 from .intake import EVENT_TYPE, RunCompletion, parse_data, parse_request
+from .ports import ClaimInfo
+from .reconcile_cli import PendingView, claim_json, involving, pending_views, run_pass
+from .reconcile_cli import dry_run as dry_run_report
 from .runconfiguration import KIND, Artifact, RcKey, RunConfiguration, parse_runconfiguration
 from .settings import Settings
 
@@ -62,6 +67,7 @@ class Loaded:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
     duplicates: list[tuple[RcKey, str]] = field(default_factory=list)
     triggered: dict[tuple[RcKey, RcKey, str], str | None] = field(default_factory=dict)  # -> KFP run id
+    claims: list[ClaimInfo] = field(default_factory=list)  # live or expired, on triggers not yet done
 
     def index(self) -> DependentsIndex:
         return DependentsIndex(self.runconfigurations)
@@ -85,12 +91,13 @@ def load(settings: Settings) -> Loaded:
 
 
 def _load_cluster(settings: Settings) -> Loaded:
-    from .kubernetes_store import KubernetesSource, kubernetes_api_client
+    from .kubernetes_store import KubernetesSource, claims_in, kubernetes_api_client
 
     source = KubernetesSource(kubernetes_api_client(), settings.group, settings.version, settings.namespaces)
     loaded = Loaded(settings)
     objects, _ = source.list_objects()
     _parse_into(loaded, ((f"{settings.api_version} {_where(o)}", o) for o in objects))
+    loaded.claims = [c for o in objects for c in claims_in(o)]
     for rc in loaded.runconfigurations:
         for upstream, run_id in rc.triggers_consumed.items():
             loaded.triggered[(rc.key, upstream, run_id)] = None
@@ -123,6 +130,7 @@ def _load_folder(settings: Settings) -> Loaded:
             rc.key: rc for rc in FolderSource(folder, settings.state_db, settings.namespaces).list()
         }
         loaded.runconfigurations = [with_status.get(rc.key, rc) for rc in loaded.runconfigurations]
+        loaded.claims = SqliteLedger(settings.state_db).claims()
         for row in SqliteLedger(settings.state_db).triggers():
             if row["done"]:
                 key = (RcKey.parse(row["dependent"]), RcKey.parse(row["upstream"]), str(row["runId"]))
@@ -349,6 +357,10 @@ def explain(
     loaded = load(settings_for(runconfigurations))
     event, placeholders = event_from(target, loaded, status, run_id, parse_artifacts(artifacts))
     decisions, note = decide(loaded, event)
+    pending = involving(
+        pending_views(loaded.settings, loaded.runconfigurations, loaded.claims), event.run_configuration
+    )
+    claims = _claims_in_progress(loaded, event.run_configuration, decisions)
     if output == "json":
         emit_json(
             {
@@ -362,6 +374,8 @@ def explain(
                 "known": event.run_configuration in loaded.origins,
                 "note": note,
                 "dependents": [d.as_json() for d in decisions],
+                "pending": [v.as_json() for v in pending],
+                "claimsInProgress": [claim_json(c) for c in claims],
             }
         )
         return
@@ -375,11 +389,40 @@ def explain(
         out.print("  (declared artifacts as placeholders; pass --artifact NAME=URI for real locations)")
     if note:
         out.print(note)
-        return
-    starting = sum(d.outcome == "would-start" for d in decisions)
-    out.print(f"{len(decisions)} dependent(s), {starting} would start:")
-    for d in decisions:
-        _print_decision(out, d)
+    else:
+        starting = sum(d.outcome == "would-start" for d in decisions)
+        out.print(f"{len(decisions)} dependent(s), {starting} would start:")
+        for d in decisions:
+            _print_decision(out, d)
+    _print_pending(out, pending, claims)
+
+
+def _claims_in_progress(loaded: Loaded, key: RcKey, decisions: list[Decision]) -> list[ClaimInfo]:
+    """Live claims on the RunConfiguration itself or on any dependent the decisions name."""
+    on = {key, *(d.dependent for d in decisions)}
+    now = datetime.now(UTC)
+    return [c for c in loaded.claims if c.dependent in on and c.live(now)]
+
+
+def _print_pending(out: Console, pending: list[PendingView], claims: list[ClaimInfo]) -> None:
+    if pending:
+        out.print(
+            f"{len(pending)} pending trigger(s) (reconcile starts them; `kfp-chain reconcile` does it now):"
+        )
+        for v in pending:
+            item = v.pending
+            since = f"last consumed {escape(item.consumed)}" if item.consumed else "never consumed one"
+            out.print(
+                f"- [bold]{escape(str(item.dependent.key))}[/] <- {escape(str(item.upstream.key))} latest run "
+                f"{escape(item.run_id)} ({since}): {escape(v.would)}"
+                + (f": {escape(v.reason)}" if v.reason else "")
+            )
+    for c in claims:
+        until = c.expires_at.isoformat() if c.expires_at else "?"
+        out.print(
+            f"claim in progress: {escape(str(c.dependent))} <- {escape(c.upstream)} run {escape(c.run_id)}, "
+            f"held by {escape(c.holder)} until {escape(until)}"
+        )
 
 
 def _print_decision(out: Console, d: Decision) -> None:
@@ -781,6 +824,42 @@ def send(
         click.echo(f"{code} {event['id']} runId={data['runId']}")
         click.echo(text)
     if not 200 <= code < 300:
+        sys.exit(1)
+
+
+# -- reconcile -------------------------------------------------------------------------------
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List pending triggers and what would start; write nothing.")
+@common
+def reconcile(dry_run: bool, runconfigurations: str | None, output: str) -> None:
+    """Start every pending trigger now: each upstream's latest success its dependents have not consumed.
+
+    Reads the same environment as the function (RUNCONFIGURATIONS, KFP_HOST, KUBECONFIG, ...) and
+    runs one pass of `on_reconcile`. Exit 0 when the pass finished, whether or not it started runs;
+    1 when a fault stopped it (a backend down, or refusing kfp-chain's credentials); 2 on usage.
+    """
+    settings = settings_for(runconfigurations)
+    if dry_run:
+        loaded = load(settings)
+        report = dry_run_report(settings, loaded.runconfigurations, loaded.claims)
+        if output == "json":
+            emit_json(report)
+            return
+        out = console()
+        views = pending_views(settings, loaded.runconfigurations, loaded.claims)
+        out.print(f"dry run: {len(views)} pending trigger(s), nothing written")
+        _print_pending(out, views, [c for c in loaded.claims if c.live(datetime.now(UTC))])
+        return
+    status, body = run_pass(settings)
+    if output == "json":
+        emit_json({"status": status, **body})
+    else:
+        click.echo(
+            f"reconcile: {body.get('pending', 0)} pending, {body.get('started', 0)} started, "
+            f"{body.get('duplicates', 0)} already started, {body.get('remaining', 0)} still pending"
+            + (f" ({body['message']})" if "message" in body else "")
+        )
+    if status >= 300:
         sys.exit(1)
 
 

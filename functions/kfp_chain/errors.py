@@ -9,12 +9,18 @@ The tree, and the HTTP answer each maps to at the function boundary:
     ├── TemporaryError (503)           a fault that may pass: retry later
     │   ├── BackendUnavailable         Kubernetes / KFP unreachable, timed out or 5xx
     │   ├── ClaimConflict              optimistic-concurrency writes that did not settle
-    │   └── TriggerInProgress          another replica holds the claim and its run is not there yet
+    │   ├── TriggerInProgress          another replica holds the claim and its run is not there yet
+    │   └── DeploymentFault            KFP or Kubernetes refused *us* (401/403, a 422 on our write):
+    │                                  an expired token or a missing RBAC verb, never the event's fault
     └── PermanentError                 one dependent cannot be triggered, whatever we retry:
         ├── UnresolvableParameter      a required artifact is missing
         ├── UnknownPipeline            the pipeline or version does not exist in KFP
         ├── RejectedByBackend          KFP / Kubernetes answered 4xx to a well-formed request
         └── CycleRefused               the edge closes a dependency cycle
+
+A deployment fault is answered 5xx like any temporary fault, not acknowledged as a skip: until
+someone fixes the deployment every trigger stays pending (and reconcile starts it afterwards),
+and `kfp_chain_deployment_faults_total` gives an alert something to fire on.
 
 Permanent per-dependent errors are logged, recorded and acknowledged (2xx), so that one broken
 dependent cannot make the broker redeliver (and re-trigger) the others. Third-party exceptions
@@ -29,6 +35,7 @@ __all__ = [
     "ClaimConflict",
     "ConfigurationError",
     "CycleRefused",
+    "DeploymentFault",
     "InvalidEvent",
     "KfpChainError",
     "PermanentError",
@@ -85,6 +92,17 @@ class ClaimConflict(TemporaryError):
 
 class TriggerInProgress(TemporaryError):
     reason = "trigger-in-progress"
+
+
+class DeploymentFault(TemporaryError):
+    """A backend refused kfp-chain's own credentials or writes: fix the deployment, then it passes."""
+
+    reason = "deployment-fault"
+
+    def __init__(self, message: str, backend: str, status: int) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.status = status
 
 
 class PermanentError(KfpChainError):

@@ -17,14 +17,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import BackendUnavailable
-from .ports import ClaimState, Clock, SystemClock, Trigger
+from .ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
 from .runconfiguration import KIND, Artifact, RcKey, RunConfiguration, parse_runconfiguration
 
 __all__ = ["FolderSource", "SqliteLedger", "connect"]
@@ -163,7 +163,7 @@ class SqliteLedger:
             )
         return ClaimState.ACQUIRED
 
-    def complete(self, trigger: Trigger, holder: str, run_id: str) -> None:
+    def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
         key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
         with connect(self.state_db, immediate=True) as db:
             db.execute(
@@ -193,6 +193,17 @@ class SqliteLedger:
                 " artifacts=excluded.artifacts, updated_at=excluded.updated_at",
                 (str(key), run_id, payload, self.clock.now().timestamp()),
             )
+
+    def claims(self) -> list[ClaimInfo]:
+        """Claims on triggers not yet done, live or expired (a done row is a record, not a claim)."""
+        with connect(self.state_db) as db:
+            rows = db.execute(
+                "SELECT dependent, upstream, run_id, holder, expires_at FROM claims WHERE done=0 ORDER BY updated_at"
+            ).fetchall()
+        return [
+            ClaimInfo(RcKey.parse(dependent), upstream, run_id, holder, datetime.fromtimestamp(expires, UTC))
+            for dependent, upstream, run_id, holder, expires in rows
+        ]
 
     def triggers(self) -> list[dict[str, Any]]:
         """Every trigger on record, for the CLI, the demo and tests."""

@@ -3,8 +3,9 @@
 A run is found by its deterministic display name before one is created (the create may have
 succeeded on an earlier attempt whose answer was lost); pipeline and version are looked up by
 display name, the experiment is get-or-create by name. Transport faults, timeouts and 5xx become
-`BackendUnavailable` (the broker retries); 404 and unknown names become `UnknownPipeline` and other
-4xx `RejectedByBackend` (logged and acknowledged: retrying cannot fix them).
+`BackendUnavailable` (the broker retries); 401/403 become `DeploymentFault` (also retried: an
+expired token is fixed by the deployment, not by dropping the trigger); 404 and unknown names
+become `UnknownPipeline` and other 4xx `RejectedByBackend` (logged and acknowledged).
 
 kfp.Client passes `timeout=None` to urllib3 on every call, which waits forever on a hung server;
 `_TimeoutPoolManager` gives every call a bounded connect/read timeout instead.
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import urllib3
 
-from .errors import BackendUnavailable, RejectedByBackend, UnknownPipeline
+from .errors import BackendUnavailable, DeploymentFault, RejectedByBackend, UnknownPipeline
 from .ports import RunRequest
 
 __all__ = ["KfpLauncher", "kfp_client", "pipeline_display_name"]
@@ -195,6 +196,15 @@ def _translate(what: str, work: Callable[[], T]) -> T:
         status = int(exc.status or 0)
         if status == 0 or status == 429 or status >= 500:
             raise BackendUnavailable(f"KFP: {what}: HTTP {status} {exc.reason}") from exc
+        if status in (
+            401,
+            403,
+        ):  # our token expired or lacks access: the deployment's fault, never the event's
+            raise DeploymentFault(
+                f"KFP: {what}: HTTP {status} {_message(exc)}: kfp-chain's KFP credentials need fixing",
+                "kfp",
+                status,
+            ) from exc
         if status == 404:
             raise UnknownPipeline(f"KFP: {what}: not found") from exc
         raise RejectedByBackend(f"KFP: {what}: HTTP {status} {_message(exc)}", status) from exc

@@ -31,11 +31,18 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from .errors import BackendUnavailable, ClaimConflict, ConfigurationError, KfpChainError, RejectedByBackend
-from .ports import ClaimState, Clock, SystemClock, Trigger
+from .errors import (
+    BackendUnavailable,
+    ClaimConflict,
+    ConfigurationError,
+    DeploymentFault,
+    KfpChainError,
+    RejectedByBackend,
+)
+from .ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
 from .runconfiguration import PLURAL, Artifact, RcKey, RunConfiguration, parse_runconfiguration
 
-__all__ = ["CLAIM_PREFIX", "KubernetesLedger", "KubernetesSource", "kubernetes_api_client"]
+__all__ = ["CLAIM_PREFIX", "KubernetesLedger", "KubernetesSource", "claims_in", "kubernetes_api_client"]
 
 log = logging.getLogger("kfp_chain.kubernetes")
 T = TypeVar("T")
@@ -69,13 +76,26 @@ def kubernetes_api_client() -> k8s.ApiClient:
     return k8s.ApiClient(configuration)
 
 
+# 401: our token is not accepted; 403: RBAC lacks a verb; 422: the API server refuses what we wrote
+# (a CRD version or schema we do not match). None is the event's fault, so none may become a skip.
+DEPLOYMENT_STATUSES = (401, 403, 422)
+
+
 def call(what: str, work: Callable[[], T]) -> T:
-    """Runs one API call, translating transport faults and 5xx into `BackendUnavailable`."""
+    """Runs one API call, translating transport faults and 5xx into `BackendUnavailable`, and
+    answers that mean the deployment is wrong into `DeploymentFault`; other 4xx stay ApiException."""
     try:
         return work()
     except ApiException as exc:
         if exc.status in (0, 429) or exc.status >= 500:
             raise BackendUnavailable(f"Kubernetes API {what}: HTTP {exc.status} {exc.reason}") from exc
+        if exc.status in DEPLOYMENT_STATUSES:
+            raise DeploymentFault(
+                f"Kubernetes API {what}: HTTP {exc.status} {exc.reason}: kfp-chain's service account or "
+                "the CRD it writes needs fixing",
+                "kubernetes",
+                exc.status,
+            ) from exc
         raise
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise BackendUnavailable(f"Kubernetes API {what}: {type(exc).__name__}: {exc}") from exc
@@ -183,7 +203,7 @@ class KubernetesLedger:
                 return ClaimState.ACQUIRED
         raise ClaimConflict(f"claiming {trigger.display_name!r}: the object kept changing under us")
 
-    def complete(self, trigger: Trigger, holder: str, run_id: str) -> None:
+    def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
         patch = {
             "status": {
                 "triggers": {
@@ -291,6 +311,31 @@ def _consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
                 continue
             return True
     return False
+
+
+def claims_in(obj: dict[str, Any]) -> list[ClaimInfo]:
+    """The claims an object carries in its annotations, live or expired, read without the API."""
+    metadata = obj.get("metadata") or {}
+    key = RcKey(str(metadata.get("namespace") or "default"), str(metadata.get("name") or ""))
+    found = []
+    for annotation in sorted(metadata.get("annotations") or {}):
+        if not annotation.startswith(CLAIM_PREFIX):
+            continue
+        value = _claim_value(obj, annotation) or {}
+        try:
+            expires: datetime | None = datetime.fromisoformat(str(value.get("expiresAt")))
+        except ValueError:
+            expires = None
+        found.append(
+            ClaimInfo(
+                key,
+                str(value.get("upstream", "?")),
+                str(value.get("runId", "?")),
+                str(value.get("holder", "?")),
+                expires,
+            )
+        )
+    return found
 
 
 def _claim_value(obj: dict[str, Any], annotation: str) -> dict[str, Any] | None:

@@ -46,8 +46,8 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .errors import BackendUnavailable, PermanentError, UnknownPipeline
-from .folder_store import connect
+from .errors import BackendUnavailable, KfpChainError, PermanentError, UnknownPipeline
+from .folder_store import SqliteLedger, connect
 from .intake import EVENT_TYPE, RunCompletion
 from .ports import RunRequest
 from .runconfiguration import Artifact, ArtifactDeclaration, RcKey
@@ -325,6 +325,8 @@ class LocalLauncher:
                 "log_file": str(run_dir / "run.log"),
             },
         )
+        if status == SUCCEEDED:
+            self._record_succeeded(request, run_id, artifacts)
         data = {
             "status": status,
             "runConfigurationName": str(request.runconfiguration),
@@ -337,6 +339,19 @@ class LocalLauncher:
             "runEndTime": finished,
         }
         self._update(run_id, event_status=self._post(run_id, data))
+
+    def _record_succeeded(self, request: RunRequest, run_id: str, artifacts: tuple[Artifact, ...]) -> None:
+        """Writes `latestRuns.succeeded` itself, as kfp-operator's controller does in a cluster.
+
+        Then a run-completion event that never reaches the function (the sink down past every
+        retry) is still a pending trigger that `kfp-chain reconcile` starts.
+        """
+        try:
+            SqliteLedger(self.state_db).record_succeeded(request.runconfiguration, run_id, artifacts)
+        except KfpChainError as exc:  # the event still carries it; the function records it too
+            log.warning(
+                "could not record the latest succeeded run", extra={"run_id": run_id, "error": str(exc)}
+            )
 
     def _run_child(
         self, run_id: str, package: Path, run_dir: Path, parameters: Mapping[str, str]

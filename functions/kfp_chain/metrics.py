@@ -93,6 +93,33 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.deployment_faults = Counter(
+            "kfp_chain_deployment_faults",
+            "Calls KFP or Kubernetes refused with 401/403 (or 422 on our write): an expired token or a "
+            "missing RBAC verb. Each leaves its trigger pending and answers 5xx; alert on any increase.",
+            ["backend"],
+            registry=r,
+        )
+        self.pending_triggers = Gauge(
+            "kfp_chain_pending_triggers",
+            "Triggers the last reconcile pass found pending (an upstream's latest success a dependent "
+            "has not consumed), and those still pending after it.",
+            ["when"],
+            registry=r,
+        )
+        self.reconcile_passes = Counter(
+            "kfp_chain_reconcile_passes",
+            "Reconcile passes, by result: clean (nothing left), partial (some triggers still pending) "
+            "or failed (the pass could not read the RunConfigurations).",
+            ["result"],
+            registry=r,
+        )
+        self.reconcile_started = Counter(
+            "kfp_chain_reconcile_runs_started",
+            "Runs started by reconcile rather than by an event: each one is a trigger the event path missed.",
+            ["namespace"],
+            registry=r,
+        )
         self.index_size = Gauge(
             "kfp_chain_index_runconfigurations",
             "RunConfigurations in the dependents index.",
@@ -112,6 +139,11 @@ class Metrics:
         if outcome == "rejected":
             self.events_rejected.labels(str(http_status)).inc()
         self.handling_seconds.labels(outcome).observe(seconds)
+
+    def observe_reconcile(self, found: int, remaining: int, result: str) -> None:
+        self.pending_triggers.labels("found").set(found)
+        self.pending_triggers.labels("remaining").set(remaining)
+        self.reconcile_passes.labels(result).inc()
 
     # -- the index --------------------------------------------------------------------------
     def observe_index(self, size: int, staleness_seconds: float = 0.0) -> None:
@@ -153,12 +185,16 @@ class MetricsObserver:
         reason = outcome.reason or "unknown"
         if outcome.outcome == "started":
             self.metrics.triggers_started.labels(outcome.dependent.namespace).inc()
+            if outcome.via == "reconcile":
+                self.metrics.reconcile_started.labels(outcome.dependent.namespace).inc()
         elif outcome.outcome == "duplicate":
             self.metrics.duplicates.labels(reason).inc()
         elif outcome.outcome == "skipped":
             self.metrics.skipped.labels(reason).inc()
         elif outcome.outcome == "retry":
             self.metrics.failures.labels(reason).inc()
+            if outcome.backend is not None:
+                self.metrics.deployment_faults.labels(outcome.backend).inc()
 
 
 class MeasuredIndex:

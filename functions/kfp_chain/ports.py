@@ -18,6 +18,7 @@ from .dependents import DependentsIndex
 from .runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
 
 __all__ = [
+    "ClaimInfo",
     "ClaimState",
     "Clock",
     "IndexProvider",
@@ -82,6 +83,20 @@ class ClaimState(enum.Enum):
     HELD = "held"  # another live holder is working on it: answer 5xx, the broker retries
 
 
+@dataclass(frozen=True)
+class ClaimInfo:
+    """A claim as a ledger holds it, for people (`kfp-chain explain`): who is starting what, until when."""
+
+    dependent: RcKey
+    upstream: str
+    run_id: str
+    holder: str
+    expires_at: datetime | None  # None: unreadable, treated as expired
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at > now
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -112,7 +127,7 @@ class Ledger(Protocol):
 
     def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState: ...
 
-    def complete(self, trigger: Trigger, holder: str, run_id: str) -> None: ...
+    def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None: ...
 
     def release(self, trigger: Trigger, holder: str) -> None: ...
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .delivery import DeliveryPolicy, Timings, window_problems
 from .errors import ConfigurationError
 
 __all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
@@ -35,6 +36,11 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "KFP_CHAIN_CLAIM_LEASE_SECONDS",
     "KFP_CHAIN_RETRY_BUDGET_SECONDS",
     "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS",
+    "KFP_CHAIN_DELIVERY_RETRY",
+    "KFP_CHAIN_DELIVERY_BACKOFF_POLICY",
+    "KFP_CHAIN_DELIVERY_BACKOFF_DELAY",
+    "KFP_CHAIN_DELIVERY_TIMEOUT",
+    "KFP_CHAIN_INITIAL_TRIGGER",
     "KFP_CHAIN_INDEX",
     "KFP_CHAIN_RESYNC_SECONDS",
     "KFP_CHAIN_HOLDER",
@@ -51,6 +57,10 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
 
 PIPELINE_NAMINGS = ("plain", "kfp-operator")
 INDEX_MODES = ("watch", "list")
+INITIAL_TRIGGERS = ("run", "skip")
+# The shipped Knative Trigger's delivery spec (infra/components/knative-broker/trigger.yaml); a test
+# keeps these, the Trigger and the Service's env in step.
+SHIPPED_DELIVERY = DeliveryPolicy(retry=6, backoff_policy="exponential", backoff_delay=1.0, timeout=30.0)
 CONNECT_TIMEOUT_SECONDS = 5.0
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -67,9 +77,11 @@ class Settings:
     pipeline_naming: str = "plain"
     default_experiment: str = "Default"
     record_latest_runs: bool = True
-    claim_lease_seconds: float = 120.0
-    retry_budget_seconds: float = 20.0
-    request_timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, 15.0)  # connect, read: every API call
+    claim_lease_seconds: float = 20.0
+    retry_budget_seconds: float = 10.0
+    request_timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, 10.0)  # connect, read: every API call
+    delivery: DeliveryPolicy = SHIPPED_DELIVERY  # what the broker in front of us does; see delivery.py
+    initial_trigger: str = "run"  # reconcile, for an upstream success a dependent has never consumed
     index_mode: str = "watch"
     resync_seconds: float = 300.0
     holder: str = "kfp-chain"
@@ -130,18 +142,21 @@ class Settings:
             raise ConfigurationError(
                 f"KFP_CHAIN_INDEX={index_mode!r} must be one of {', '.join(INDEX_MODES)}"
             )
-        lease = _number(get, "KFP_CHAIN_CLAIM_LEASE_SECONDS", 120.0, float)
-        budget = _number(get, "KFP_CHAIN_RETRY_BUDGET_SECONDS", 20.0, float)
-        read_timeout = _number(get, "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS", 15.0, float)
-        # Two calls' worth of timeouts: a claim renewed right before the create must still be ours
-        # when the create's answer comes back, or a slow holder and the replica that took the claim
-        # over could both start the run.
-        margin = 2 * (min(CONNECT_TIMEOUT_SECONDS, read_timeout) + read_timeout)
-        if lease < budget + margin:
+        lease = _number(get, "KFP_CHAIN_CLAIM_LEASE_SECONDS", 20.0, float)
+        budget = _number(get, "KFP_CHAIN_RETRY_BUDGET_SECONDS", 10.0, float)
+        read_timeout = _number(get, "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS", 10.0, float)
+        connect_timeout = min(CONNECT_TIMEOUT_SECONDS, read_timeout)
+        delivery = _delivery(get)
+        problems = window_problems(delivery, Timings(lease, budget, connect_timeout, read_timeout))
+        if problems:
             raise ConfigurationError(
-                f"KFP_CHAIN_CLAIM_LEASE_SECONDS={lease:g} must be at least KFP_CHAIN_RETRY_BUDGET_SECONDS "
-                f"({budget:g}) + twice a call's timeouts ({margin:g}, from KFP_CHAIN_REQUEST_TIMEOUT_SECONDS): "
-                "a claim must outlast the create it protects"
+                "KFP_CHAIN_CLAIM_LEASE_SECONDS, KFP_CHAIN_RETRY_BUDGET_SECONDS, KFP_CHAIN_REQUEST_TIMEOUT_SECONDS "
+                "and KFP_CHAIN_DELIVERY_* do not fit together: " + "; ".join(problems)
+            )
+        initial = get("KFP_CHAIN_INITIAL_TRIGGER") or "run"
+        if initial not in INITIAL_TRIGGERS:
+            raise ConfigurationError(
+                f"KFP_CHAIN_INITIAL_TRIGGER={initial!r} must be one of {', '.join(INITIAL_TRIGGERS)}"
             )
         local_dir = Path(get("KFP_CHAIN_LOCAL_DIR") or ".local/kfp-chain")
         port = _number(get, "PORT", 8080, int)
@@ -160,7 +175,9 @@ class Settings:
             record_latest_runs=_flag(get, "RECORD_LATEST_RUNS", True),
             claim_lease_seconds=lease,
             retry_budget_seconds=budget,
-            request_timeout=(min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
+            request_timeout=(connect_timeout, read_timeout),
+            delivery=delivery,
+            initial_trigger=initial,
             index_mode=index_mode,
             resync_seconds=_number(get, "KFP_CHAIN_RESYNC_SECONDS", 300.0, float),
             holder=get("KFP_CHAIN_HOLDER") or f"{socket.gethostname()}-{os.getpid()}",
@@ -173,6 +190,20 @@ class Settings:
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             log_format=get("LOG_FORMAT") or "json",
         )
+
+
+def _delivery(get: Getter) -> DeliveryPolicy:
+    """The broker's delivery spec as the deployment describes it (defaults: the shipped Trigger)."""
+    spec = {
+        "retry": get("KFP_CHAIN_DELIVERY_RETRY") or str(SHIPPED_DELIVERY.retry),
+        "backoffPolicy": get("KFP_CHAIN_DELIVERY_BACKOFF_POLICY") or SHIPPED_DELIVERY.backoff_policy,
+        "backoffDelay": get("KFP_CHAIN_DELIVERY_BACKOFF_DELAY") or "PT1S",
+        "timeout": get("KFP_CHAIN_DELIVERY_TIMEOUT") or "PT30S",
+    }
+    try:
+        return DeliveryPolicy.from_spec(spec)
+    except ValueError as exc:
+        raise ConfigurationError(f"KFP_CHAIN_DELIVERY_*: {exc}") from exc
 
 
 def _flag(get: Getter, name: str, default: bool) -> bool:

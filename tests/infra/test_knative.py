@@ -1,8 +1,9 @@
 """The Knative resources agree with each other and with what the functions need.
 
-Names and references across files, the Trigger's filter/subscriber/delivery, the timing chain
-(retry budget < delivery timeout <= request timeout; backoff inside the claim lease), probes on the
-paths the functions serve, and the scaling knobs.
+Names and references across files, the Trigger's filter/subscriber/delivery, the delivery window
+(`kfp_chain.delivery`: the Trigger's retries recover an orphaned claim, and the Service's settings
+describe that Trigger), the reconcile PingSource, probes on the paths the functions serve, and the
+scaling knobs.
 """
 
 from __future__ import annotations
@@ -13,11 +14,20 @@ from typing import Any
 
 import pytest
 import yaml
+from kfp_chain.delivery import DeliveryPolicy, Timings, window_problems
+from kfp_chain.errors import ConfigurationError
+from kfp_chain.settings import Settings
 
 from .manifests import INFRA, OVERLAYS, REPO, Resource, build, containers, find
 
 EVENT_TYPE = "org.kubeflow.pipelines.run-completion"
-ENTRY_POINTS = {"kfp-chain-trigger": "on_run_completion", "kfp-chain-dead-letter": "on_dead_letter"}
+ENTRY_POINTS = {
+    "kfp-chain-trigger": "on_run_completion",
+    "kfp-chain-dead-letter": "on_dead_letter",
+    "kfp-chain-reconcile": "on_reconcile",
+}
+# What only the reconcile Service sets differently from the trigger Service.
+RECONCILE_OWN = {"FUNCTION_TARGET", "THREADS"}
 ISO_SECONDS = re.compile(r"^PT(\d+)S$")
 
 
@@ -82,20 +92,65 @@ def test_delivery_spec_is_complete_and_dead_letters_go_to_the_dead_letter_servic
     _service(resources, sink["name"])
 
 
+def _delivery_settings(service: Resource) -> tuple[DeliveryPolicy, Timings]:
+    env = {name: _env_value(service, name) for name in _env(service) if "value" in _env(service)[name]}
+    settings = Settings.from_env({**env, "RUNCONFIGURATIONS": "kubernetes"})
+    timings = Timings(settings.claim_lease_seconds, settings.retry_budget_seconds, *settings.request_timeout)
+    return settings.delivery, timings
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_timing_retry_budget_under_delivery_timeout_and_backoff_inside_the_claim_lease(overlay: str) -> None:
+def test_the_shipped_trigger_recovers_a_claim_orphaned_by_a_dead_replica(overlay: str) -> None:
+    """Read the Trigger's delivery spec as Knative does and hold the Service's lease and timeouts to it."""
     resources = _rendered(overlay)
     (trigger,) = find(resources, "Trigger")
-    service = _service(resources, "kfp-chain-trigger")
-    delivery = trigger["spec"]["delivery"]
-    timeout = _seconds(delivery["timeout"])
-    budget = float(_env_value(service, "KFP_CHAIN_RETRY_BUDGET_SECONDS"))
-    assert budget < timeout, "the function must answer (5xx) before the broker's attempt times out"
-    assert timeout <= service["spec"]["template"]["spec"]["timeoutSeconds"]
-    first = _seconds(delivery["backoffDelay"])
-    total_backoff = sum(first * 2**attempt for attempt in range(delivery["retry"]))
-    lease = float(_env_value(service, "KFP_CHAIN_CLAIM_LEASE_SECONDS"))
-    assert total_backoff + timeout < lease
+    policy = DeliveryPolicy.from_spec(trigger["spec"]["delivery"])
+    for name in ("kfp-chain-trigger", "kfp-chain-reconcile"):
+        described, timings = _delivery_settings(_service(resources, name))
+        assert described == policy, (
+            f"{name}'s KFP_CHAIN_DELIVERY_* do not describe the Trigger's delivery spec"
+        )
+        assert window_problems(policy, timings) == []
+        # The rule the old comment got the wrong way round, spelled out: the orphaned claim is gone
+        # before the last retry arrives.
+        assert timings.lease + timings.clock_skew <= policy.last_wait
+    assert policy.timeout is not None
+    assert (
+        policy.timeout
+        <= _service(resources, "kfp-chain-trigger")["spec"]["template"]["spec"]["timeoutSeconds"]
+    )
+
+
+def test_a_trigger_whose_last_retry_comes_before_the_lease_ends_is_caught() -> None:
+    """The check above can fail: the old spec (5 retries: the last wait is 16 s) against a 20 s lease."""
+    old = DeliveryPolicy.from_spec({"retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT1S"})
+    problems = window_problems(old, Timings(lease=20, retry_budget=10, connect_timeout=5, read_timeout=10))
+    assert len(problems) == 1 and "last retry" in problems[0]
+    with pytest.raises(ConfigurationError, match="last retry"):
+        Settings.from_env({"RUNCONFIGURATIONS": "kubernetes", "KFP_CHAIN_DELIVERY_RETRY": "5"})
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_reconcile_service_runs_with_the_trigger_services_settings(overlay: str) -> None:
+    resources = _rendered(overlay)
+    trigger = {
+        k: v for k, v in _env(_service(resources, "kfp-chain-trigger")).items() if k not in RECONCILE_OWN
+    }
+    reconcile = {
+        k: v for k, v in _env(_service(resources, "kfp-chain-reconcile")).items() if k not in RECONCILE_OWN
+    }
+    assert reconcile == trigger
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_pingsource_starts_a_reconcile_pass_every_minute(overlay: str) -> None:
+    resources = _rendered(overlay)
+    (ping,) = find(resources, "PingSource")
+    assert ping["apiVersion"] == "sources.knative.dev/v1"
+    assert ping["spec"]["schedule"] == "* * * * *"
+    sink = ping["spec"]["sink"]["ref"]
+    assert sink == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "kfp-chain-reconcile"}
+    assert _service(resources, sink["name"])["metadata"]["namespace"] == ping["metadata"]["namespace"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -114,7 +169,7 @@ def test_services_scale_probe_and_run_as_the_service_account(overlay: str, name:
     (container,) = containers(service)
     assert container["ports"] == [{"name": "http1", "containerPort": 8080}]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    expected_ready = "/readyz" if name == "kfp-chain-trigger" else "/healthz"
+    expected_ready = "/readyz" if name == "kfp-chain-trigger" else "/healthz"  # only the trigger has an index
     assert container["readinessProbe"]["httpGet"]["path"] == expected_ready
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert container["securityContext"]["runAsNonRoot"] is True

@@ -44,7 +44,7 @@ def test_core_objects_validate_strictly(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_knative_pod_templates_are_valid_pod_specs(overlay: str) -> None:
     services = find(build(INFRA / "overlays" / overlay), "Service")
-    assert len(services) == 2
+    assert len(services) == 3
     for service in services:
         spec = copy.deepcopy(service["spec"]["template"]["spec"])
         # Knative-only fields on top of the PodSpec.

@@ -73,8 +73,9 @@ def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(c
 
 def test_a_lease_that_cannot_outlast_a_create_is_refused_at_start_up(cluster_function, kube):
     # It was possible, and the soak found it: a holder slower than its lease was taken over and both
-    # replicas created the run. The settings now refuse a lease shorter than budget + two calls' timeouts.
-    with pytest.raises(ConfigurationError, match=r"KFP_CHAIN_CLAIM_LEASE_SECONDS=0\.5 must be at least"):
+    # replicas created the run. The settings now refuse a lease shorter than one call + clock skew (the
+    # claim is renewed right before the create), kfp_chain.delivery's first rule.
+    with pytest.raises(ConfigurationError, match=r"claim lease 0\.5s is shorter than one call"):
         cluster_function(KFP_CHAIN_CLAIM_LEASE_SECONDS="0.5", KFP_CHAIN_RETRY_BUDGET_SECONDS="3")
 
 
@@ -87,7 +88,7 @@ def test_a_holder_paused_past_its_lease_does_not_create_after_a_takeover(cluster
     kube.put(rc("a", "down", triggers=["up"]))
     kfp.add_experiment("Default")
     env = {
-        "KFP_CHAIN_CLAIM_LEASE_SECONDS": "1.1",
+        "KFP_CHAIN_CLAIM_LEASE_SECONDS": "1.5",
         "KFP_CHAIN_RETRY_BUDGET_SECONDS": "0.3",
         "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS": "0.2",
     }
@@ -98,7 +99,7 @@ def test_a_holder_paused_past_its_lease_does_not_create_after_a_takeover(cluster
     def stalled_lookup(display_name: str) -> str | None:
         found = lookup(display_name)
         paused.set()
-        threading.Event().wait(1.5)  # the stall, past the 1.1 s lease
+        threading.Event().wait(2.0)  # the stall, past the 1.5 s lease
         return found
 
     slow_chain.launcher.find_run = stalled_lookup
@@ -106,7 +107,7 @@ def test_a_holder_paused_past_its_lease_does_not_create_after_a_takeover(cluster
     first = threading.Thread(target=redeliver_until_acknowledged, args=(slow, request))
     first.start()
     assert paused.wait(5)
-    threading.Event().wait(1.2)  # the slow replica's claim has expired
+    threading.Event().wait(1.6)  # the slow replica's claim has expired
     assert redeliver_until_acknowledged(fast, request)[-1] == 200
     first.join(30)
 

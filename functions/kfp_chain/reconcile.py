@@ -1,0 +1,123 @@
+"""Which triggers are pending: the level-triggered reading of the RunConfigurations' status.
+
+Pure. A trigger (dependent D, upstream U, U's run R) is pending when R is U's
+`status.latestRuns.succeeded.providerId` and D's `status.triggers.runConfigurations[U].providerId`
+is not R — kfp-operator's own rule for when a dependent is due. `Chain.reconcile` carries each one
+out as if R's run-completion event had just arrived (`Pending.event`), so the parameters come from
+U's latest succeeded artifacts, exactly what the event would have carried.
+
+Only U's latest success is ever pending: an older run that D never consumed is history, and
+reconcile does not replay it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .dependents import DependentsIndex
+from .intake import RunCompletion
+from .ports import Trigger
+from .runconfiguration import RunConfiguration
+
+if TYPE_CHECKING:
+    from .chain import Outcome
+
+__all__ = ["RECONCILE_SOURCE", "Pending", "ReconcileReport", "pending_triggers"]
+
+RECONCILE_SOURCE = "kfp-chain/reconcile"
+
+
+@dataclass(frozen=True)
+class Pending:
+    dependent: RunConfiguration
+    upstream: RunConfiguration
+    consumed: str | None  # the upstream run the dependent last consumed; None: never one
+
+    @property
+    def run_id(self) -> str:
+        assert self.upstream.latest_succeeded_run is not None
+        return self.upstream.latest_succeeded_run
+
+    @property
+    def trigger(self) -> Trigger:
+        return Trigger(self.dependent.key, self.upstream.key, self.run_id)
+
+    def event(self) -> RunCompletion:
+        """The run-completion event this trigger would have come with."""
+        return RunCompletion(
+            run_configuration=self.upstream.key,
+            status="succeeded",
+            run_id=self.run_id,
+            artifacts=self.upstream.latest_succeeded_artifacts,
+            provider=self.upstream.provider,
+            event_id=f"reconcile:{self.trigger.claim_id}",
+            source=RECONCILE_SOURCE,
+        )
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "dependent": str(self.dependent.key),
+            "upstream": str(self.upstream.key),
+            "runId": self.run_id,
+            "consumed": self.consumed,
+            "displayName": self.trigger.display_name,
+        }
+
+
+def pending_triggers(index: DependentsIndex, allows: Callable[[str], bool] = lambda _: True) -> list[Pending]:
+    """Every pending trigger in `index`, in a stable order (dependent, then upstream)."""
+    return sorted(_pending(index, allows), key=lambda p: (p.dependent.key, p.upstream.key))
+
+
+def _pending(index: DependentsIndex, allows: Callable[[str], bool]) -> Iterator[Pending]:
+    for dependent in index.all():
+        if not allows(dependent.key.namespace):
+            continue
+        for upstream_key in dependent.triggered_by:
+            upstream = index.get(upstream_key)
+            if upstream is None or upstream.latest_succeeded_run is None:
+                continue
+            consumed = dependent.triggers_consumed.get(upstream_key)
+            if consumed != upstream.latest_succeeded_run:
+                yield Pending(dependent, upstream, consumed)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    pending: tuple[Pending, ...] = ()
+    outcomes: tuple[Outcome, ...] = field(default=())
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    @property
+    def remaining(self) -> int:
+        """Triggers still pending after this pass: not reached, refused for now, or hit a fault."""
+        done = ("started", "duplicate", "adopted")
+        return len(self.pending) - sum(1 for o in self.outcomes if o.outcome in done)
+
+    @property
+    def faulted(self) -> bool:
+        return any(o.outcome == "retry" and o.reason == "deployment-fault" for o in self.outcomes)
+
+    def as_body(self) -> dict[str, object]:
+        return {
+            "pending": len(self.pending),
+            "started": self.count("started"),
+            "duplicates": self.count("duplicate"),
+            "adopted": self.count("adopted"),
+            "skipped": self.count("skipped"),
+            "held": sum(
+                1 for o in self.outcomes if o.outcome == "retry" and o.reason == "trigger-in-progress"
+            ),
+            "failed": sum(
+                1 for o in self.outcomes if o.outcome == "retry" and o.reason != "trigger-in-progress"
+            ),
+            "remaining": self.remaining,
+            "triggers": [
+                {k: v for k, v in vars(o).items() if v not in (None, {})} | {"dependent": str(o.dependent)}
+                for o in self.outcomes
+            ],
+        }

@@ -1,0 +1,123 @@
+"""What `kfp-chain reconcile` and the pending part of `kfp-chain explain` do, apart from parsing options.
+
+A dry run reads what the CLI has loaded (RunConfigurations with their status, and the claims the
+ledger holds) and plans each pending trigger with the function's own `plan_one`; nothing is
+written. A real pass builds the same App the `on_reconcile` function runs and calls the same
+`reconcile_pass`, so the CLI and the PingSource-driven function cannot disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .chain import plan_one
+from .dependents import DependentsIndex
+from .ports import ClaimInfo
+from .reconcile import Pending, pending_triggers
+from .runconfiguration import RcKey, RunConfiguration
+from .settings import Settings
+
+__all__ = ["PendingView", "dry_run", "pending_views", "run_pass"]
+
+log = logging.getLogger("kfp_chain.cli")
+
+
+@dataclass(frozen=True)
+class PendingView:
+    """One pending trigger as a person reads it: what would start, or why not, and who holds it."""
+
+    pending: Pending
+    would: str  # would-start | not-started | in-progress
+    parameters: dict[str, str]
+    reason: str | None = None
+    detail: str | None = None
+    claim: ClaimInfo | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {**self.pending.as_json(), "would": self.would}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        if self.reason:
+            body["reason"], body["detail"] = self.reason, self.detail
+        if self.claim is not None:
+            body["claim"] = claim_json(self.claim)
+        return body
+
+
+def claim_json(claim: ClaimInfo) -> dict[str, Any]:
+    return {
+        "dependent": str(claim.dependent),
+        "upstream": claim.upstream,
+        "runId": claim.run_id,
+        "holder": claim.holder,
+        "expiresAt": claim.expires_at.isoformat() if claim.expires_at else None,
+        "live": claim.live(datetime.now(UTC)),
+    }
+
+
+def pending_views(
+    settings: Settings, runconfigurations: Iterable[RunConfiguration], claims: Iterable[ClaimInfo]
+) -> list[PendingView]:
+    """Every pending trigger with what a reconcile pass would do with it now."""
+    index = DependentsIndex(runconfigurations)
+    now = datetime.now(UTC)
+    live = {(c.dependent, c.upstream, c.run_id): c for c in claims if c.live(now)}
+    views = []
+    for item in pending_triggers(index, settings.allows):
+        claim = live.get((item.dependent.key, str(item.upstream.key), item.run_id))
+        if claim is not None:
+            views.append(PendingView(item, "in-progress", {}, claim=claim))
+            continue
+        if item.consumed is None and settings.initial_trigger == "skip":
+            views.append(
+                PendingView(
+                    item, "not-started", {}, "initial-trigger-skipped", "KFP_CHAIN_INITIAL_TRIGGER=skip"
+                )
+            )
+            continue
+        planned = plan_one(index, item.event(), item.dependent)
+        if planned.refusal is not None:
+            views.append(PendingView(item, "not-started", {}, planned.refusal.reason, str(planned.refusal)))
+        else:
+            views.append(PendingView(item, "would-start", planned.parameters))
+    return views
+
+
+def dry_run(
+    settings: Settings, runconfigurations: list[RunConfiguration], claims: list[ClaimInfo]
+) -> dict[str, Any]:
+    views = pending_views(settings, runconfigurations, claims)
+    now = datetime.now(UTC)
+    return {
+        "dryRun": True,
+        "pending": [v.as_json() for v in views],
+        "claimsInProgress": [claim_json(c) for c in claims if c.live(now)],
+    }
+
+
+def run_pass(settings: Settings) -> tuple[int, dict[str, Any]]:
+    """One real pass, as the `on_reconcile` function runs it; local runs are waited for.
+
+    The local runner's runs live in this process's workers, so the command returns only once the
+    runs it started have finished and posted their run-completion events.
+    """
+    from .app import build_reconcile_app, reconcile_pass
+
+    app = build_reconcile_app(settings)
+    try:
+        status, body = reconcile_pass(app)
+        wait_idle = getattr(app.chain.launcher, "wait_idle", None)
+        if callable(wait_idle) and body.get("started"):
+            log.info("waiting for the local runs reconcile started")
+            wait_idle()
+    finally:
+        app.close()
+    return status, body
+
+
+def involving(views: list[PendingView], key: RcKey) -> list[PendingView]:
+    return [v for v in views if key in (v.pending.dependent.key, v.pending.upstream.key)]
