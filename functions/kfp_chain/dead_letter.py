@@ -7,6 +7,10 @@ dependent it could not start (`outcome: retry`), so the letter usually names exa
 RunConfigurations missed a run: each gets a Kubernetes Event `TriggerDeadLettered`; when the body
 says nothing usable, the emitter gets it. A dead letter is always acknowledged once read: there is
 nowhere further for it to go, and refusing it would only make the broker drop it silently.
+
+A dead letter is not a lost run any more: the triggers it names stay pending, and reconcile (the
+PingSource, every minute) starts them while the dead-lettered run is still the upstream's latest
+success. The log line and the Event say exactly that, so an operator knows whether to act.
 """
 
 from __future__ import annotations
@@ -92,20 +96,36 @@ def handle_dead_letter(letter: DeadLetter, write_event: EventWriter | None) -> d
         "emitter": str(letter.emitter) if letter.emitter else None,
         "upstreamRunId": letter.run_id,
         "missed": [str(k) for k in letter.missed] or None,
+        "pending": [pending_trigger(letter, k) for k in letter.missed] or None,
+        "recovery": RECOVERY,
         "errorData": (letter.error_data or "")[:512] or None,
     }
-    log.error("event dead-lettered: its retries are spent", extra={k: v for k, v in fields.items() if v})
+    log.error(
+        "event dead-lettered: its retries are spent; its triggers stay pending for reconcile",
+        extra={k: v for k, v in fields.items() if v},
+    )
     recorded = []
     for key in letter.involved:
+        pending = f"pending: {pending_trigger(letter, key)}; " if key in letter.missed else ""
         message = (
             f"the broker gave up delivering {letter.emitter or 'an event'} run {letter.run_id or '?'} "
             f"(last answer HTTP {letter.error_code or '?'} from {letter.error_destination or '?'}); "
-            f"no run was started by kfp-chain for it: start it by hand or resend the event"
+            f"{pending}{RECOVERY}"
         )
         if write_event is not None:
             write_event(key, REASON, message)
             recorded.append(str(key))
     return {"deadLettered": letter.event_id, "recordedOn": recorded}
+
+
+RECOVERY = (
+    "reconcile starts it within a minute or two while that run is still the upstream's latest success "
+    "(`kfp-chain reconcile --dry-run` shows it); an older run is not replayed: resend its event to start it"
+)
+
+
+def pending_trigger(letter: DeadLetter, dependent: RcKey) -> str:
+    return f"{dependent} <- {letter.emitter or '?'} run {letter.run_id or '?'}"
 
 
 def _key(value: Any) -> RcKey | None:

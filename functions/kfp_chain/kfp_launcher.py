@@ -196,10 +196,8 @@ def _translate(what: str, work: Callable[[], T]) -> T:
         status = int(exc.status or 0)
         if status == 0 or status == 429 or status >= 500:
             raise BackendUnavailable(f"KFP: {what}: HTTP {status} {exc.reason}") from exc
-        if status in (
-            401,
-            403,
-        ):  # our token expired or lacks access: the deployment's fault, never the event's
+        if status in (401, 403):
+            # Our token expired or lacks access: the deployment's fault, never the event's.
             raise DeploymentFault(
                 f"KFP: {what}: HTTP {status} {_message(exc)}: kfp-chain's KFP credentials need fixing",
                 "kfp",

@@ -57,10 +57,13 @@ def test_each_dependent_the_last_answer_named_gets_a_dead_letter_event(monkeypat
     assert event["involvedObject"]["name"] == "down"
     assert event["involvedObject"]["uid"] == kube.get("b", "down")["metadata"]["uid"]
     assert "a/up run r9" in event["message"] and "HTTP 503" in event["message"]
+    # It says what is still pending and that reconcile will start it, so nobody resends by reflex.
+    assert "pending: b/down <- a/up run r9" in event["message"] and "reconcile starts it" in event["message"]
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     [line] = [entry for entry in logged if entry["message"].startswith("event dead-lettered")]
     assert line["level"] == "ERROR" and line["emitter"] == "a/up" and line["missed"] == ["b/down"]
     assert line["errorCode"] == "503"
+    assert line["pending"] == ["b/down <- a/up run r9"] and "reconcile" in line["recovery"]
 
 
 def test_without_a_usable_answer_the_emitter_gets_the_event(monkeypatch, tmp_path, kube):
