@@ -6,7 +6,7 @@ PORT ?= 8080
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck serve serve-dead-letter
+.PHONY: help venv test lint typecheck serve serve-dead-letter serve-reconcile
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ serve: $(STAMP) ## start the trigger function with functions-framework on PORT (
 
 serve-dead-letter: $(STAMP) ## start the dead-letter function on PORT
 	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --port $(PORT)
+
+serve-reconcile: $(STAMP) ## start the reconcile function on PORT (one pass per POST; `kfp-chain reconcile` runs one now)
+	$(BIN)/functions-framework --source functions/main.py --target on_reconcile --port $(PORT)
 
 .PHONY: compile-examples demo
 compile-examples: $(STAMP) ## compile the example pipelines into .local/kfp-chain/pipelines (the local pipeline store)
