@@ -114,7 +114,9 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         initial_trigger=settings.initial_trigger,
     )
     measured = MeasuredIndex(index, metrics)
-    chain = Chain(measured, ledger, launcher, options, observers=[*reporters, *(observers or [])])
+    chain = Chain(
+        measured, ledger, launcher, options, observers=[*reporters, *(observers or [])], fresh=source.get
+    )
     return App(settings, chain, source, closers, metrics)
 
 

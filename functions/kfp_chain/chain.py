@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from tenacity import (
@@ -43,12 +43,21 @@ from tenacity import (
 )
 
 from .dependents import DependentsIndex
-from .errors import CycleRefused, PermanentError, TemporaryError, TriggerInProgress, UnresolvableParameter
+from .errors import (
+    AwaitingUpstreams,
+    CycleRefused,
+    InputTooOld,
+    InvalidPolicy,
+    PermanentError,
+    TemporaryError,
+    TriggerInProgress,
+    UnresolvableParameter,
+)
 from .intake import RunCompletion
 from .parameters import resolve_parameters
 from .ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
 from .reconcile import Pending, ReconcileReport, pending_triggers
-from .runconfiguration import RcKey, RunConfiguration
+from .runconfiguration import TRIGGER_POLICIES, RcKey, RunConfiguration
 
 __all__ = ["Chain", "ChainOptions", "Observer", "Outcome", "Plan", "Report", "plan", "plan_one"]
 
@@ -86,8 +95,8 @@ class Plan:
             artifacts=self.dependent.artifacts,
             labels={
                 "kfp-chain/dependent": str(self.dependent.key),
-                "kfp-chain/upstream": str(self.trigger.upstream),
-                "kfp-chain/upstream-run-id": self.trigger.upstream_run_id,
+                "kfp-chain/upstream": self.trigger.ledger_key[1],
+                "kfp-chain/upstream-run-id": self.trigger.ledger_key[2],
             },
         )
 
@@ -160,9 +169,24 @@ def plan(
     ]
 
 
-def plan_one(index: DependentsIndex, event: RunCompletion, dependent: RunConfiguration) -> Plan:
-    """Pure: what `event` means for one dependent; the event path and reconcile both plan here."""
+Lookup = Callable[[RcKey], RunConfiguration | None]
+
+
+def plan_one(
+    index: DependentsIndex, event: RunCompletion, dependent: RunConfiguration, lookup: Lookup | None = None
+) -> Plan:
+    """Pure: what `event` means for one dependent; the event path and reconcile both plan here.
+
+    `lookup` reads other RunConfigurations (their latest successes and artifacts); the index by
+    default, fresher reads when the caller has them.
+    """
+    get = lookup or index.get
     trigger = Trigger(dependent.key, event.run_configuration, event.run_id)
+    if dependent.trigger_policy not in TRIGGER_POLICIES:
+        policy = dependent.trigger_policy
+        return Plan(
+            dependent, trigger, refusal=InvalidPolicy(f"{dependent.key}: unknown trigger policy {policy!r}")
+        )
     cycle = index.refused_edge(event.run_configuration, dependent.key)
     if cycle is not None:
         path = " -> ".join(str(k) for k in cycle)
@@ -170,11 +194,48 @@ def plan_one(index: DependentsIndex, event: RunCompletion, dependent: RunConfigu
             f"{event.run_configuration} -> {dependent.key} closes a trigger cycle among {path}"
         )
         return Plan(dependent, trigger, refusal=refusal)
+    if dependent.fan_in:
+        inputs, awaited = fan_in_inputs(dependent, event, get)
+        if awaited:
+            return Plan(
+                dependent,
+                trigger,
+                refusal=AwaitingUpstreams(f"{dependent.key} waits for " + "; ".join(awaited)),
+            )
+        trigger = Trigger.fan_in(dependent.key, inputs)
     try:
-        resolved = resolve_parameters(dependent, event, index.get)
+        resolved = resolve_parameters(dependent, event, get)
     except UnresolvableParameter as exc:
         return Plan(dependent, trigger, refusal=exc)
     return Plan(dependent, trigger, resolved.values, resolved.omitted)
+
+
+def fan_in_inputs(
+    dependent: RunConfiguration, event: RunCompletion, lookup: Lookup
+) -> tuple[list[tuple[RcKey, str]], list[str]]:
+    """The run of every upstream a fan-in would join, and what it still waits for (empty: ready).
+
+    The event's own upstream joins with the event's run; every other upstream with its latest
+    success. Each must be new to the dependent: a set that is already wholly consumed is returned
+    as it is (the ledger then answers "already triggered"), a set that is only partly new waits.
+    """
+    inputs: list[tuple[RcKey, str]] = []
+    missing, stale = [], []
+    for upstream in dependent.triggered_by:
+        if upstream == event.run_configuration:
+            run: str | None = event.run_id
+        else:
+            found = lookup(upstream)
+            run = found.latest_succeeded_run if found is not None else None
+        if run is None:
+            missing.append(f"{upstream} (no succeeded run yet)")
+            continue
+        inputs.append((upstream, run))
+        if dependent.triggers_consumed.get(upstream) == run:
+            stale.append(f"a new success of {upstream} (its latest, {run}, was consumed already)")
+    if missing or (stale and len(stale) < len(inputs)):
+        return inputs, [*missing, *stale]
+    return inputs, []
 
 
 class Chain:
@@ -186,6 +247,7 @@ class Chain:
         options: ChainOptions,
         observers: Sequence[Observer] = (),
         sleep: Callable[[float], None] = time.sleep,
+        fresh: Lookup | None = None,
     ) -> None:
         self.index = index
         self.ledger = ledger
@@ -193,6 +255,7 @@ class Chain:
         self.options = options
         self.observers = list(observers)
         self._sleep = sleep
+        self.fresh = fresh  # a read of one RunConfiguration straight from its source (fan-in)
 
     def handle(self, event: RunCompletion) -> Report:
         """Carries one event through; raises only `TemporaryError` for faults before any dependent."""
@@ -208,12 +271,30 @@ class Chain:
                 lambda: self.ledger.record_succeeded(event.run_configuration, event.run_id, event.artifacts),
                 deadline=time.monotonic() + self.options.retry_budget_seconds,
             )
-        plans = plan(index, event, self.options.allows)
+        plans = [self._fresh_if_awaiting(index, event, p) for p in plan(index, event, self.options.allows)]
         if not plans:
             return Report(event, note="nothing depends on this RunConfiguration")
         deadline = time.monotonic() + self.options.retry_budget_seconds
         outcomes = tuple(self._carry_out(event, p, deadline) for p in plans)
         return Report(event, outcomes)
+
+    def _fresh_if_awaiting(self, index: DependentsIndex, event: RunCompletion, planned: Plan) -> Plan:
+        """A fan-in that seems to wait is planned again on fresh reads of its upstreams.
+
+        The index may lag (a watch): when the last two upstreams succeed at the same moment on two
+        replicas, each must see the other's success, or neither starts the run and it waits for
+        reconcile. Each replica records its own emitter's success before it plans, so with fresh
+        reads at least one of them sees both.
+        """
+        if self.fresh is None or not isinstance(planned.refusal, AwaitingUpstreams):
+            return planned
+        fresh = self.fresh
+        try:
+            dependent = fresh(planned.dependent.key) or planned.dependent
+            return plan_one(index, event, dependent, lambda key: fresh(key) or index.get(key))
+        except TemporaryError as exc:
+            log.info("fresh read for a fan-in failed; reconcile will see it", extra={"error": str(exc)})
+            return planned
 
     def reconcile(self, index: DependentsIndex) -> ReconcileReport:
         """One level-triggered pass: every pending trigger in `index`, carried out like an event.
@@ -248,7 +329,7 @@ class Chain:
         try:
             if plan.refusal is not None:
                 raise plan.refusal
-            outcome = replace(self._retrying(lambda: self._trigger(plan, holder), deadline), via=via)
+            outcome = replace(self._retrying(lambda: self._trigger(plan, holder, event), deadline), via=via)
         except (TemporaryError, PermanentError) as exc:
             outcome = Outcome(
                 plan.dependent.key,
@@ -298,8 +379,10 @@ class Chain:
             except Exception:  # an observer must never turn a handled event into a failure
                 log.exception("observer failed", extra={"observer": type(observer).__name__})
 
-    def _trigger(self, plan: Plan, holder: str) -> Outcome:
+    def _trigger(self, plan: Plan, holder: str, event: RunCompletion | None = None) -> Outcome:
         trigger = plan.trigger
+        if plan.dependent.fan_in_max_age is not None and trigger.joined:
+            self._check_ages(plan, plan.dependent.fan_in_max_age, event)
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:
             return Outcome(
@@ -325,6 +408,26 @@ class Chain:
             display_name=trigger.display_name,
             parameters=plan.parameters,
         )
+
+    def _check_ages(self, plan: Plan, max_age: float, event: RunCompletion | None) -> None:
+        """Refuses a join with an input older than the dependent's `kfp-chain.io/fan-in-max-age`.
+
+        Ages come from KFP (the run's finish time), the event's own `runEndTime` for its run; a run
+        whose finish time nobody knows is not refused on age.
+        """
+        now = datetime.now(UTC)
+        for upstream, run_id in plan.trigger.inputs:
+            finished = None
+            if event is not None and upstream == event.run_configuration and run_id == event.run_id:
+                finished = _timestamp(event.run_end_time)
+            if finished is None:
+                finished = self.launcher.finished_at(run_id)
+            if finished is not None and (now - finished).total_seconds() > max_age:
+                age = now - finished
+                raise InputTooOld(
+                    f"{upstream} run {run_id} finished {age} ago, older than the fan-in's max age of "
+                    f"{timedelta(seconds=max_age)}: waiting for a fresh success of {upstream}"
+                )
 
     def _renew(self, trigger: Trigger, holder: str) -> None:
         """Extends the claim right before the create, and stops if it is no longer ours.
@@ -360,3 +463,13 @@ class Chain:
             before_sleep=before_sleep,
         )
         return retrying(work)
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

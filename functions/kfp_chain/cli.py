@@ -44,9 +44,18 @@ from .dependents import DependentsIndex
 from .errors import ConfigurationError, InvalidEvent, KfpChainError
 from .intake import EVENT_TYPE, RunCompletion, parse_data, parse_request
 from .ports import ClaimInfo
+from .reconcile import join_status
 from .reconcile_cli import PendingView, claim_json, involving, pending_views, run_pass
 from .reconcile_cli import dry_run as dry_run_report
-from .runconfiguration import KIND, Artifact, RcKey, RunConfiguration, parse_runconfiguration
+from .runconfiguration import (
+    KIND,
+    MAX_AGE_ANNOTATION,
+    POLICY_ANNOTATION,
+    Artifact,
+    RcKey,
+    RunConfiguration,
+    parse_runconfiguration,
+)
 from .settings import Settings
 
 __all__ = ["main"]
@@ -132,9 +141,13 @@ def _load_folder(settings: Settings) -> Loaded:
         loaded.runconfigurations = [with_status.get(rc.key, rc) for rc in loaded.runconfigurations]
         loaded.claims = SqliteLedger(settings.state_db).claims()
         for row in SqliteLedger(settings.state_db).triggers():
-            if row["done"]:
-                key = (RcKey.parse(row["dependent"]), RcKey.parse(row["upstream"]), str(row["runId"]))
-                loaded.triggered[key] = row["kfpRunId"]
+            if row["done"]:  # a fan-in row joins its pairs with "+": each pair was consumed
+                for upstream, run_id in zip(
+                    row["upstream"].split("+"), str(row["runId"]).split("+"), strict=True
+                ):
+                    loaded.triggered[(RcKey.parse(row["dependent"]), RcKey.parse(upstream), run_id)] = row[
+                        "kfpRunId"
+                    ]
     return loaded
 
 
@@ -361,6 +374,9 @@ def explain(
         pending_views(loaded.settings, loaded.runconfigurations, loaded.claims), event.run_configuration
     )
     claims = _claims_in_progress(loaded, event.run_configuration, decisions)
+    index = loaded.index()
+    target_rc = index.get(event.run_configuration)
+    fan_in = join_status(index, target_rc) if target_rc is not None and target_rc.fan_in else None
     if output == "json":
         emit_json(
             {
@@ -376,6 +392,7 @@ def explain(
                 "dependents": [d.as_json() for d in decisions],
                 "pending": [v.as_json() for v in pending],
                 "claimsInProgress": [claim_json(c) for c in claims],
+                **({"fanIn": fan_in} if fan_in is not None else {}),
             }
         )
         return
@@ -394,6 +411,14 @@ def explain(
         out.print(f"{len(decisions)} dependent(s), {starting} would start:")
         for d in decisions:
             _print_decision(out, d)
+    if fan_in is not None:
+        out.print(
+            f"{escape(str(event.run_configuration))} starts once every upstream has a new success (policy all):"
+        )
+        for upstream, entry in fan_in.items():
+            out.print(
+                f"  {escape(upstream)}: latest run {escape(entry['latestRun'] or '-')}: {escape(entry['state'] or '')}"
+            )
     _print_pending(out, pending, claims)
 
 
@@ -489,13 +514,16 @@ def _by_namespace(nodes: list[RcKey]) -> dict[str, list[RcKey]]:
     return groups
 
 
-def mermaid(nodes: list[RcKey], missing: set[RcKey], edges: list[Edge]) -> str:
+def mermaid(
+    nodes: list[RcKey], missing: set[RcKey], edges: list[Edge], fan_in: set[RcKey] | None = None
+) -> str:
+    """`fan_in` nodes (trigger policy `all`: one run once every upstream has a new success) say so."""
     ids = {node: f"n{i}" for i, node in enumerate(nodes)}
     lines = ["flowchart LR"]
     for i, (namespace, members) in enumerate(_by_namespace(nodes).items()):
         lines.append(f'  subgraph ns{i}["{namespace}"]')
         for node in members:
-            suffix = " (missing)" if node in missing else ""
+            suffix = " (missing)" if node in missing else " (all upstreams)" if node in (fan_in or ()) else ""
             lines.append(f'    {ids[node]}["{node.name}{suffix}"]')
         lines.append("  end")
     styles = []
@@ -517,7 +545,7 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def dot(nodes: list[RcKey], missing: set[RcKey], edges: list[Edge]) -> str:
+def dot(nodes: list[RcKey], missing: set[RcKey], edges: list[Edge], fan_in: set[RcKey] | None = None) -> str:
     lines = [
         "digraph kfp_chain {",
         "  rankdir=LR;",
@@ -531,6 +559,10 @@ def dot(nodes: list[RcKey], missing: set[RcKey], edges: list[Edge]) -> str:
             if node in missing:
                 lines.append(
                     f'    {_q(str(node))} [label={_q(node.name + " (missing)")}, style="rounded,dashed", color=red];'
+                )
+            elif node in (fan_in or ()):
+                lines.append(
+                    f"    {_q(str(node))} [label={_q(node.name + ' (all upstreams)')}, peripheries=2];"
                 )
             else:
                 lines.append(f"    {_q(str(node))} [label={_q(node.name)}];")
@@ -576,14 +608,22 @@ def graph(fmt: str, out_path: Path | None, runconfigurations: str | None) -> Non
     are boxes, trigger edges inside a cycle are orange and the ones the function refuses (so the
     loop cannot spin) red, and referenced RunConfigurations that do not exist are dashed red nodes.
     """
-    nodes, missing, edges = graph_of(load(settings_for(runconfigurations)))
+    loaded = load(settings_for(runconfigurations))
+    nodes, missing, edges = graph_of(loaded)
+    fan_in = {rc.key for rc in loaded.runconfigurations if rc.fan_in}
     data: bytes
     if fmt == "json":
         data = (
             json.dumps(
                 {
                     "nodes": [
-                        {"id": str(n), "namespace": n.namespace, "name": n.name, "missing": n in missing}
+                        {
+                            "id": str(n),
+                            "namespace": n.namespace,
+                            "name": n.name,
+                            "missing": n in missing,
+                            "policy": "all" if n in fan_in else "any",
+                        }
                         for n in nodes
                     ],
                     "edges": [
@@ -602,9 +642,9 @@ def graph(fmt: str, out_path: Path | None, runconfigurations: str | None) -> Non
             + "\n"
         ).encode()
     elif fmt == "mermaid":
-        data = mermaid(nodes, missing, edges).encode()
+        data = mermaid(nodes, missing, edges, fan_in).encode()
     else:
-        text = dot(nodes, missing, edges)
+        text = dot(nodes, missing, edges, fan_in)
         data = text.encode() if fmt == "dot" else render(text, fmt)
     if out_path is not None:
         out_path.write_bytes(data)
@@ -646,7 +686,29 @@ def findings(loaded: Loaded) -> list[Finding]:
         subject = str(rc.key)
         for problem in rc.problems:
             code = "value-and-valuefrom" if "both value and valueFrom" in problem else "malformed"
+            if problem.startswith(POLICY_ANNOTATION):
+                code = "unknown-policy"
+            elif problem.startswith(MAX_AGE_ANNOTATION):
+                code = "invalid-max-age"
             found.append(Finding("error", subject, code, problem))
+        if rc.fan_in and len(rc.triggered_by) < 2:
+            found.append(
+                Finding(
+                    "warning",
+                    subject,
+                    "fan-in-single-upstream",
+                    f"{POLICY_ANNOTATION}: all with {len(rc.triggered_by)} upstream(s) behaves like any",
+                )
+            )
+        if rc.fan_in_max_age is not None and not rc.fan_in:
+            found.append(
+                Finding(
+                    "warning",
+                    subject,
+                    "max-age-without-fan-in",
+                    f"{MAX_AGE_ANNOTATION} applies only with policy all",
+                )
+            )
         for upstream in rc.triggered_by:
             if upstream not in by_key:
                 found.append(

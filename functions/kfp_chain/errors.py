@@ -16,7 +16,10 @@ The tree, and the HTTP answer each maps to at the function boundary:
         ├── UnresolvableParameter      a required artifact is missing
         ├── UnknownPipeline            the pipeline or version does not exist in KFP
         ├── RejectedByBackend          KFP / Kubernetes answered 4xx to a well-formed request
-        └── CycleRefused               the edge closes a dependency cycle
+        ├── CycleRefused               the edge closes a dependency cycle
+        ├── AwaitingUpstreams          fan-in (`all`): not every upstream has a new success yet
+        ├── InputTooOld                fan-in: an input is older than `kfp-chain.io/fan-in-max-age`
+        └── InvalidPolicy              the RunConfiguration names a trigger policy we do not know
 
 A deployment fault is answered 5xx like any temporary fault, not acknowledged as a skip: until
 someone fixes the deployment every trigger stays pending (and reconcile starts it afterwards),
@@ -31,12 +34,15 @@ called.
 from __future__ import annotations
 
 __all__ = [
+    "AwaitingUpstreams",
     "BackendUnavailable",
     "ClaimConflict",
     "ConfigurationError",
     "CycleRefused",
     "DeploymentFault",
+    "InputTooOld",
     "InvalidEvent",
+    "InvalidPolicy",
     "KfpChainError",
     "PermanentError",
     "RejectedByBackend",
@@ -129,3 +135,17 @@ class RejectedByBackend(PermanentError):
 
 class CycleRefused(PermanentError):
     reason = "cycle"
+
+
+class AwaitingUpstreams(PermanentError):
+    """Nothing to do for this event yet: a later upstream success (or reconcile) completes the set."""
+
+    reason = "awaiting-upstreams"
+
+
+class InputTooOld(PermanentError):
+    reason = "input-too-old"
+
+
+class InvalidPolicy(PermanentError):
+    reason = "invalid-policy"

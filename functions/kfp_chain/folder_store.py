@@ -138,6 +138,17 @@ def _with_status(rc: RunConfiguration, status: dict[str, Any]) -> RunConfigurati
     )
 
 
+def _any_consumed(db: sqlite3.Connection, trigger: Trigger) -> bool:
+    for upstream, run_id in trigger.inputs:
+        row = db.execute(
+            "SELECT run_id FROM consumed WHERE dependent=? AND upstream=?",
+            (str(trigger.dependent), str(upstream)),
+        ).fetchone()
+        if row is not None and row[0] == run_id:
+            return True
+    return False
+
+
 class SqliteLedger:
     def __init__(self, state_db: Path, clock: Clock | None = None) -> None:
         self.state_db = state_db
@@ -145,7 +156,7 @@ class SqliteLedger:
 
     def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
         now = self.clock.now().timestamp()
-        key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
+        key = trigger.ledger_key
         with connect(self.state_db, immediate=True) as db:
             row = db.execute(
                 "SELECT holder, expires_at, done FROM claims WHERE dependent=? AND upstream=? AND run_id=?",
@@ -153,6 +164,8 @@ class SqliteLedger:
             ).fetchone()
             if row is not None and row[2]:
                 return ClaimState.DONE
+            if trigger.joined and _any_consumed(db, trigger):
+                return ClaimState.DONE  # another join consumed one of these runs: this set never starts
             if row is not None and row[0] != holder and row[1] > now:
                 return ClaimState.HELD
             db.execute(
@@ -164,20 +177,20 @@ class SqliteLedger:
         return ClaimState.ACQUIRED
 
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
-        key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
+        key = trigger.ledger_key
         with connect(self.state_db, immediate=True) as db:
             db.execute(
                 "UPDATE claims SET done=1, kfp_run_id=?, updated_at=? WHERE dependent=? AND upstream=? AND run_id=?",
                 (run_id, self.clock.now().timestamp(), *key),
             )
-            db.execute(
+            db.executemany(
                 "INSERT INTO consumed (dependent, upstream, run_id) VALUES (?,?,?)"
                 " ON CONFLICT (dependent, upstream) DO UPDATE SET run_id=excluded.run_id",
-                key,
+                [(str(trigger.dependent), str(upstream), run) for upstream, run in trigger.inputs],
             )
 
     def release(self, trigger: Trigger, holder: str) -> None:
-        key = (str(trigger.dependent), str(trigger.upstream), trigger.upstream_run_id)
+        key = trigger.ledger_key
         with connect(self.state_db, immediate=True) as db:
             db.execute(
                 "DELETE FROM claims WHERE dependent=? AND upstream=? AND run_id=? AND holder=? AND done=0",

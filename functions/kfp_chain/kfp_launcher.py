@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import urllib3
@@ -112,6 +113,17 @@ class KfpLauncher:
                 extra={"displayName": display_name, "runs": len(runs)},
             )
         return str(runs[0].run_id) if runs else None
+
+    def finished_at(self, run_id: str) -> datetime | None:
+        """The run's finish time as KFP reports it; None for a run KFP does not know or that runs on."""
+        try:
+            run = _translate(f"get run {run_id!r}", lambda: self.client.get_run(run_id))
+        except UnknownPipeline:  # _translate's 404: a run of another KFP, or deleted
+            return None
+        finished = getattr(run, "finished_at", None)
+        if not isinstance(finished, datetime) or finished.year < 2000:  # KFP sends 1970 while running
+            return None
+        return finished if finished.tzinfo else finished.replace(tzinfo=UTC)
 
     def start_run(self, request: RunRequest) -> str:
         name, version = pipeline_display_name(

@@ -189,8 +189,8 @@ class KubernetesLedger:
             if current is not None and current.get("holder") != holder and not _expired(current, now):
                 return ClaimState.HELD
             value = {
-                "upstream": str(trigger.upstream),
-                "runId": trigger.upstream_run_id,
+                "upstream": trigger.ledger_key[1],
+                "runId": trigger.ledger_key[2],
                 "holder": holder,
                 "expiresAt": (now + lease).isoformat(),
             }
@@ -204,13 +204,8 @@ class KubernetesLedger:
         raise ClaimConflict(f"claiming {trigger.display_name!r}: the object kept changing under us")
 
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
-        patch = {
-            "status": {
-                "triggers": {
-                    "runConfigurations": {str(trigger.upstream): {"providerId": trigger.upstream_run_id}}
-                }
-            }
-        }
+        consumed = {str(upstream): {"providerId": run} for upstream, run in trigger.inputs}
+        patch = {"status": {"triggers": {"runConfigurations": consumed}}}
         self._patch_status(trigger.dependent, patch)
         self.release(trigger, holder)
 
@@ -304,10 +299,19 @@ class KubernetesLedger:
 
 
 def _consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
+    """The trigger's run is recorded as consumed; for a fan-in, any of its runs is.
+
+    A fan-in set one of whose runs another join has consumed can never start: the dependent waits
+    for a new success of that upstream (and a fully consumed set is a plain duplicate).
+    """
     entries = ((obj.get("status") or {}).get("triggers") or {}).get("runConfigurations") or {}
-    for name in (str(trigger.upstream), trigger.upstream.name):
-        if (entries.get(name) or {}).get("providerId") == trigger.upstream_run_id:
-            if name == trigger.upstream.name and trigger.upstream.namespace != trigger.dependent.namespace:
+    return any(_consumed_one(entries, trigger.dependent, u, r) for u, r in trigger.inputs)
+
+
+def _consumed_one(entries: dict[str, Any], dependent: RcKey, upstream: RcKey, run_id: str) -> bool:
+    for name in (str(upstream), upstream.name):
+        if (entries.get(name) or {}).get("providerId") == run_id:
+            if name == upstream.name and upstream.namespace != dependent.namespace:
                 continue
             return True
     return False

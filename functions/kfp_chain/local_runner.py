@@ -219,6 +219,13 @@ class LocalLauncher:
             row = db.execute("SELECT run_id FROM local_runs WHERE display_name=?", (display_name,)).fetchone()
         return None if row is None else str(row[0])
 
+    def finished_at(self, run_id: str) -> datetime | None:
+        with _db(self.state_db) as db:
+            row = db.execute("SELECT finished_at FROM local_runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None or not row[0]:
+            return None
+        return datetime.fromisoformat(str(row[0]).replace("Z", "+00:00"))
+
     def start_run(self, request: RunRequest) -> str:
         """Records and queues the run and returns its id at once; the run happens in a worker.
 

@@ -35,20 +35,45 @@ MAX_DISPLAY_NAME = 128
 
 @dataclass(frozen=True)
 class Trigger:
-    """One (dependent, upstream RunConfiguration, upstream run) triple: the unit of exactly-once."""
+    """The unit of exactly-once: a dependent and the upstream run(s) it consumes.
+
+    Usually one (upstream RunConfiguration, upstream run) pair. A fan-in dependent (trigger policy
+    `all`) consumes one run of every upstream at once: `also` holds the other pairs, and `fan_in`
+    orders them so that the identity (claim, run name) is the same whichever upstream's event or
+    reconcile pass builds it.
+    """
 
     dependent: RcKey
     upstream: RcKey
     upstream_run_id: str
+    also: tuple[tuple[RcKey, str], ...] = ()
+
+    @classmethod
+    def fan_in(cls, dependent: RcKey, inputs: Iterable[tuple[RcKey, str]]) -> Trigger:
+        first, *rest = sorted(inputs)
+        return cls(dependent, first[0], first[1], tuple(rest))
+
+    @property
+    def inputs(self) -> tuple[tuple[RcKey, str], ...]:
+        """Every (upstream, run) this trigger consumes, in a stable order."""
+        return ((self.upstream, self.upstream_run_id), *self.also)
+
+    @property
+    def joined(self) -> bool:
+        return bool(self.also)
 
     @property
     def display_name(self) -> str:
         """The KFP run's display name: deterministic, so a retry can find the run it may have made.
 
-        It reads as what caused the run; a digest of the whole triple keeps it unique when long
+        It reads as what caused the run; a digest of the whole trigger keeps it unique when long
         names have to be shortened to fit KFP's limit.
         """
-        text = f"{self.dependent} <- {self.upstream} run {self.upstream_run_id}"
+        if self.joined:
+            joined = ", ".join(f"{u} run {r}" for u, r in self.inputs)
+            text = f"{self.dependent} <- all of {joined}"
+        else:
+            text = f"{self.dependent} <- {self.upstream} run {self.upstream_run_id}"
         if len(text) <= MAX_DISPLAY_NAME:
             return text
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -56,7 +81,17 @@ class Trigger:
 
     @property
     def claim_id(self) -> str:
-        return hashlib.sha256(f"{self.upstream}|{self.upstream_run_id}".encode()).hexdigest()[:24]
+        key = "|".join(f"{u}|{r}" for u, r in self.inputs)
+        return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+    @property
+    def ledger_key(self) -> tuple[str, str, str]:
+        """(dependent, upstream, runId) as a ledger row keys it; joined pairs are written with `+`."""
+        return (
+            str(self.dependent),
+            "+".join(str(u) for u, _ in self.inputs),
+            "+".join(r for _, r in self.inputs),
+        )
 
 
 @dataclass(frozen=True)
@@ -140,3 +175,7 @@ class Launcher(Protocol):
     def find_run(self, display_name: str) -> str | None: ...
 
     def start_run(self, request: RunRequest) -> str: ...
+
+    def finished_at(self, run_id: str) -> datetime | None:
+        """When a run finished (fan-in's max age); None when unknown or not finished."""
+        ...

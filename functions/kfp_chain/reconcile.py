@@ -8,6 +8,9 @@ U's latest succeeded artifacts, exactly what the event would have carried.
 
 Only U's latest success is ever pending: an older run that D never consumed is history, and
 reconcile does not replay it.
+
+A fan-in dependent (trigger policy `all`) has at most one pending trigger: the set of every
+upstream's latest success, pending when each of them is new to it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from typing import TYPE_CHECKING
 from .dependents import DependentsIndex
 from .intake import RunCompletion
 from .ports import Trigger
-from .runconfiguration import RunConfiguration
+from .runconfiguration import RcKey, RunConfiguration
 
 if TYPE_CHECKING:
     from .chain import Outcome
 
-__all__ = ["RECONCILE_SOURCE", "Pending", "ReconcileReport", "pending_triggers"]
+__all__ = ["RECONCILE_SOURCE", "Pending", "ReconcileReport", "join_status", "pending_triggers"]
 
 RECONCILE_SOURCE = "kfp-chain/reconcile"
 
@@ -32,8 +35,9 @@ RECONCILE_SOURCE = "kfp-chain/reconcile"
 @dataclass(frozen=True)
 class Pending:
     dependent: RunConfiguration
-    upstream: RunConfiguration
+    upstream: RunConfiguration  # for a fan-in, the first upstream of the set (the order is stable)
     consumed: str | None  # the upstream run the dependent last consumed; None: never one
+    joined: tuple[tuple[RcKey, str], ...] = ()  # fan-in: every (upstream, latest run) of the set
 
     @property
     def run_id(self) -> str:
@@ -42,6 +46,8 @@ class Pending:
 
     @property
     def trigger(self) -> Trigger:
+        if self.joined:
+            return Trigger.fan_in(self.dependent.key, self.joined)
         return Trigger(self.dependent.key, self.upstream.key, self.run_id)
 
     def event(self) -> RunCompletion:
@@ -56,14 +62,17 @@ class Pending:
             source=RECONCILE_SOURCE,
         )
 
-    def as_json(self) -> dict[str, str | None]:
-        return {
+    def as_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
             "dependent": str(self.dependent.key),
             "upstream": str(self.upstream.key),
             "runId": self.run_id,
             "consumed": self.consumed,
             "displayName": self.trigger.display_name,
         }
+        if self.joined:
+            body["joins"] = {str(u): r for u, r in self.joined}
+        return body
 
 
 def pending_triggers(index: DependentsIndex, allows: Callable[[str], bool] = lambda _: True) -> list[Pending]:
@@ -75,6 +84,9 @@ def _pending(index: DependentsIndex, allows: Callable[[str], bool]) -> Iterator[
     for dependent in index.all():
         if not allows(dependent.key.namespace):
             continue
+        if dependent.fan_in:
+            yield from _pending_join(index, dependent)
+            continue
         for upstream_key in dependent.triggered_by:
             upstream = index.get(upstream_key)
             if upstream is None or upstream.latest_succeeded_run is None:
@@ -82,6 +94,43 @@ def _pending(index: DependentsIndex, allows: Callable[[str], bool]) -> Iterator[
             consumed = dependent.triggers_consumed.get(upstream_key)
             if consumed != upstream.latest_succeeded_run:
                 yield Pending(dependent, upstream, consumed)
+
+
+def _pending_join(index: DependentsIndex, dependent: RunConfiguration) -> Iterator[Pending]:
+    upstreams = []
+    for key in sorted(dependent.triggered_by):
+        upstream = index.get(key)
+        if upstream is None or upstream.latest_succeeded_run is None:
+            return  # an upstream without a success: nothing to join yet
+        if dependent.triggers_consumed.get(key) == upstream.latest_succeeded_run:
+            return  # not every upstream has a new success
+        upstreams.append(upstream)
+    if not upstreams:
+        return
+    consumed = dependent.triggers_consumed.get(upstreams[0].key)
+    never = all(dependent.triggers_consumed.get(u.key) is None for u in upstreams)
+    joined = tuple((u.key, u.latest_succeeded_run) for u in upstreams if u.latest_succeeded_run)
+    yield Pending(dependent, upstreams[0], None if never else (consumed or ""), joined)
+
+
+def join_status(index: DependentsIndex, dependent: RunConfiguration) -> dict[str, dict[str, str | None]]:
+    """For a fan-in dependent: each upstream's latest success and whether the join still awaits it.
+
+    `new` counts towards the next run; `consumed` (the last run already used it) and `no success`
+    are what the dependent is waiting for.
+    """
+    status: dict[str, dict[str, str | None]] = {}
+    for key in sorted(dependent.triggered_by):
+        upstream = index.get(key)
+        latest = upstream.latest_succeeded_run if upstream is not None else None
+        if latest is None:
+            state = "awaited: no succeeded run yet"
+        elif dependent.triggers_consumed.get(key) == latest:
+            state = "awaited: its latest run was consumed already"
+        else:
+            state = "new"
+        status[str(key)] = {"latestRun": latest, "state": state}
+    return status
 
 
 @dataclass(frozen=True)

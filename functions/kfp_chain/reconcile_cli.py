@@ -68,7 +68,8 @@ def pending_views(
     live = {(c.dependent, c.upstream, c.run_id): c for c in claims if c.live(now)}
     views = []
     for item in pending_triggers(index, settings.allows):
-        claim = live.get((item.dependent.key, str(item.upstream.key), item.run_id))
+        _, upstream, run_id = item.trigger.ledger_key
+        claim = live.get((item.dependent.key, upstream, run_id))
         if claim is not None:
             views.append(PendingView(item, "in-progress", {}, claim=claim))
             continue

@@ -20,10 +20,15 @@ __all__ = [
     "RcKey",
     "RunConfiguration",
     "nonempty",
+    "parse_age",
     "parse_runconfiguration",
 ]
 
 API_GROUP = "pipelines.kubeflow.org"
+# kfp-chain's own opt-ins, as annotations so that kfp-operator's CRD stays as it is.
+POLICY_ANNOTATION = "kfp-chain.io/trigger-policy"
+MAX_AGE_ANNOTATION = "kfp-chain.io/fan-in-max-age"
+TRIGGER_POLICIES = ("any", "all")
 PLURAL = "runconfigurations"
 KIND = "RunConfiguration"
 
@@ -91,6 +96,12 @@ class RunConfiguration:
     resource_version: str | None = None
     uid: str | None = None
     problems: tuple[str, ...] = ()
+    trigger_policy: str = "any"  # any: each upstream success starts a run (kfp-operator's OR); all: fan-in
+    fan_in_max_age: float | None = None  # seconds; with `all`, no input may be older
+
+    @property
+    def fan_in(self) -> bool:
+        return self.trigger_policy == "all"
 
     @property
     def parameter_sources(self) -> frozenset[RcKey]:
@@ -178,6 +189,17 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
         except ValueError:
             problems.append(f"status.triggers: {upstream!r} is not a RunConfiguration reference")
 
+    annotations = metadata.get("annotations") or {}
+    policy = str(annotations.get(POLICY_ANNOTATION) or "any").strip()
+    if policy not in TRIGGER_POLICIES:
+        problems.append(f"{POLICY_ANNOTATION}: {policy!r} is not one of {', '.join(TRIGGER_POLICIES)}")
+    max_age = None
+    if annotations.get(MAX_AGE_ANNOTATION):
+        try:
+            max_age = parse_age(str(annotations[MAX_AGE_ANNOTATION]))
+        except ValueError as exc:
+            problems.append(f"{MAX_AGE_ANNOTATION}: {exc}")
+
     return RunConfiguration(
         key=key,
         pipeline=str(run.get("pipeline") or ""),
@@ -192,4 +214,22 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
         resource_version=nonempty(metadata.get("resourceVersion")),
         uid=nonempty(metadata.get("uid")),
         problems=tuple(problems),
+        trigger_policy=policy,
+        fan_in_max_age=max_age,
     )
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str) -> float:
+    """`90s`, `30m`, `24h`, `7d`, or a Go-style sum such as `1h30m`: how Kubernetes users write ages."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"{text!r} is not an age such as 24h, 30m or 1h30m")
+    seconds = sum(float(n) * _AGE_UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be positive")
+    return seconds

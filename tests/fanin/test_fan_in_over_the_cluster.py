@@ -1,0 +1,275 @@
+"""Fan-in (`kfp-chain.io/trigger-policy: all`): one run once every upstream has a new success, exactly once.
+
+The ensembling case: two trainers feed one ensemble. The function, the real kubernetes client and
+kfp.Client over HTTP against the fakes; events from either upstream, redelivered, on two replicas
+at the same moment, and reconcile with no event at all.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+from kfp_chain.ports import Trigger
+from kfp_chain.runconfiguration import RcKey
+
+from tests.conftest import binary_event, event_data, rc, ref, run_concurrently
+from tests.reconcile.conftest import succeeded
+
+ALL = {"kfp-chain.io/trigger-policy": "all"}
+
+
+def ensemble(kube, annotations=None, upstreams=("a/trainer-a", "a/trainer-b")):
+    for name in upstreams:
+        kube.put(rc("a", name.split("/")[1], artifacts=[{"name": "model", "path": "Train:model"}]))
+    obj = rc(
+        "a",
+        "ensemble",
+        triggers=list(upstreams),
+        parameters=[ref(u, "model", param=f"model_{u[-1]}") for u in upstreams],
+    )
+    obj["metadata"]["annotations"] = {**ALL, **(annotations or {})}
+    kube.put(obj)
+
+
+def trained(upstream: str, run_id: str, end: datetime | None = None) -> tuple[dict[str, str], bytes]:
+    data = event_data(upstream, run_id, artifacts=[{"name": "model", "location": f"gs://m/{run_id}"}])
+    if end is not None:
+        data["runEndTime"] = end.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return binary_event(data)
+
+
+def join_name(**runs: str) -> str:
+    return Trigger.fan_in(RcKey("a", "ensemble"), [(RcKey("a", u), r) for u, r in runs.items()]).display_name
+
+
+def ensemble_runs(kfp):
+    return [r for r in kfp.runs() if r["display_name"].startswith("a/ensemble <- ")]
+
+
+def test_one_upstream_alone_starts_nothing_and_the_second_starts_one_joined_run(cluster_function, kube, kfp):
+    ensemble(kube)
+    function = cluster_function()
+
+    first, body = function.post(trained("a/trainer-a", "ra1"))
+
+    assert first == 200, body
+    [waiting] = body["dependents"]
+    assert (waiting["outcome"], waiting["reason"]) == ("skipped", "awaiting-upstreams")
+    assert "a/trainer-b (no succeeded run yet)" in waiting["detail"]
+    assert kfp.runs() == []
+
+    second, body = function.post(trained("a/trainer-b", "rb1"))
+
+    assert second == 200, body
+    [run] = kfp.runs()
+    assert run["display_name"] == join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
+    assert run["runtime_config"]["parameters"] == {"model_a": "gs://m/ra1", "model_b": "gs://m/rb1"}
+    consumed = kube.get("a", "ensemble")["status"]["triggers"]["runConfigurations"]
+    assert consumed == {"a/trainer-a": {"providerId": "ra1"}, "a/trainer-b": {"providerId": "rb1"}}
+
+
+def test_redelivering_either_event_starts_nothing_more(cluster_function, kube, kfp):
+    ensemble(kube)
+    function = cluster_function()
+    function.post(trained("a/trainer-a", "ra1"))
+    function.post(trained("a/trainer-b", "rb1"))
+
+    again_b = function.post(trained("a/trainer-b", "rb1"))
+    again_a = function.post(trained("a/trainer-a", "ra1"))
+
+    assert again_b[0] == 200 and again_b[1]["dependents"][0]["outcome"] == "duplicate"
+    assert again_a[0] == 200 and again_a[1]["dependents"][0]["outcome"] in ("duplicate", "skipped")
+    assert len(ensemble_runs(kfp)) == 1
+
+
+def test_several_successes_of_one_upstream_collapse_into_one_run_with_its_latest_artifacts(
+    cluster_function, kube, kfp
+):
+    ensemble(kube)
+    function = cluster_function()
+    function.post(trained("a/trainer-a", "ra1"))
+    function.post(trained("a/trainer-a", "ra2"))
+
+    function.post(trained("a/trainer-b", "rb1"))
+
+    [run] = ensemble_runs(kfp)
+    assert run["runtime_config"]["parameters"] == {"model_a": "gs://m/ra2", "model_b": "gs://m/rb1"}
+
+
+def test_after_a_join_a_new_success_of_one_upstream_waits_for_the_other(cluster_function, kube, kfp):
+    ensemble(kube)
+    function = cluster_function()
+    function.post(trained("a/trainer-a", "ra1"))
+    function.post(trained("a/trainer-b", "rb1"))
+
+    code, body = function.post(trained("a/trainer-a", "ra2"))
+
+    assert code == 200 and body["dependents"][0]["reason"] == "awaiting-upstreams"
+    assert "a new success of a/trainer-b" in body["dependents"][0]["detail"]
+    assert len(ensemble_runs(kfp)) == 1
+    function.post(trained("a/trainer-b", "rb2"))
+    assert len(ensemble_runs(kfp)) == 2
+
+
+def test_the_last_two_upstreams_completing_at_once_on_two_replicas_start_one_run(cluster_function, kube, kfp):
+    # Two replicas with their own watch index (which may lag) get the two last events at the same moment.
+    ensemble(kube)
+    replicas = [cluster_function(KFP_CHAIN_INDEX="watch", KFP_CHAIN_HOLDER=f"r{i}") for i in range(2)]
+    replicas = [replicas[0], replicas[1]]
+    for replica in replicas:
+        assert replica.get("/readyz")[0] in (200, 503)
+    for round_ in range(4):
+        events = [trained("a/trainer-a", f"ra{round_}"), trained("a/trainer-b", f"rb{round_}")]
+        turn = iter(range(2))
+        lock = threading.Lock()
+
+        def one(events=events, turn=turn, lock=lock) -> int:
+            with lock:
+                mine = next(turn)
+            return replicas[mine].post(events[mine])[0]
+
+        answers = run_concurrently(one, 2)
+        assert answers == [200, 200]
+        # Whatever both missed, reconcile's level view completes: here, one more delivery of each.
+        for event, replica in zip(events, replicas, strict=True):
+            replica.post(event)
+        names = [r["display_name"] for r in ensemble_runs(kfp)]
+        assert names.count(join_name(**{"trainer-a": f"ra{round_}", "trainer-b": f"rb{round_}"})) == 1
+        assert len(names) == round_ + 1, names
+
+
+def test_reconcile_joins_the_latest_successes_once_and_waits_while_one_is_old(reconcile_cli, kube, kfp):
+    ensemble(kube)
+    for name, run in (("trainer-a", "ra1"), ("trainer-b", "rb1")):
+        obj = kube.get("a", name)
+        obj["status"] = succeeded(run, model=f"gs://m/{run}")
+        kube.put(obj)
+
+    code, body = reconcile_cli()
+    again, body_again = reconcile_cli()
+
+    assert code == 0 and body["started"] == 1, body
+    assert again == 0 and body_again["pending"] == 0
+    [run] = ensemble_runs(kfp)
+    assert run["display_name"] == join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
+    assert run["runtime_config"]["parameters"] == {"model_a": "gs://m/ra1", "model_b": "gs://m/rb1"}
+    # Only trainer-a succeeds again: nothing is pending until trainer-b does too.
+    obj = kube.get("a", "trainer-a")
+    obj["status"] = succeeded("ra2", model="gs://m/ra2")
+    kube.put(obj)
+    assert reconcile_cli()[1]["pending"] == 0
+
+
+def test_the_event_path_and_reconcile_racing_on_a_join_start_one_run(
+    cluster_function, reconcile_cli, kube, kfp
+):
+    ensemble(kube)
+    function = cluster_function()
+    function.post(trained("a/trainer-a", "ra1"))
+    obj = kube.get("a", "trainer-b")
+    obj["status"] = succeeded("rb1", model="gs://m/rb1")  # kfp-operator recorded it; its event is late
+    kube.put(obj)
+
+    reconcile_cli()
+    code, body = function.post(trained("a/trainer-b", "rb1"))
+
+    assert code == 200 and body["dependents"][0]["outcome"] == "duplicate"
+    assert len(ensemble_runs(kfp)) == 1
+
+
+def test_an_input_whose_age_nobody_knows_is_not_refused(cluster_function, kube, kfp):
+    ensemble(kube, {"kfp-chain.io/fan-in-max-age": "24h"})
+    function = cluster_function()
+    function.post(trained("a/trainer-a", "ra-old", end=datetime.now(UTC) - timedelta(days=3)))
+
+    code, body = function.post(trained("a/trainer-b", "rb1", end=datetime.now(UTC)))
+
+    # The join is planned on trainer-b's event; trainer-a's run comes from its latestRuns, and its age from
+    # KFP, which does not know this run (in a cluster every upstream run is a KFP run, and KFP knows its
+    # finish time). An age nobody knows does not block the join: documented in docs/fan-in.md.
+    assert code == 200
+    assert body["dependents"][0]["outcome"] == "started"
+
+
+def test_an_input_whose_kfp_run_finished_too_long_ago_is_refused(cluster_function, kube, kfp):
+    ensemble(kube, {"kfp-chain.io/fan-in-max-age": "24h"})
+    old = _kfp_run(kfp, finished=datetime.now(UTC) - timedelta(days=3))
+    function = cluster_function()
+    function.post(trained("a/trainer-a", old))
+
+    code, body = function.post(trained("a/trainer-b", "rb1", end=datetime.now(UTC)))
+
+    assert code == 200
+    [refused] = body["dependents"]
+    assert refused["reason"] == "input-too-old" and f"a/trainer-a run {old}" in refused["detail"]
+    assert ensemble_runs(kfp) == []
+    fresh = _kfp_run(kfp, finished=datetime.now(UTC))
+    function.post(trained("a/trainer-a", fresh))
+    assert len(ensemble_runs(kfp)) == 1
+
+
+def test_the_events_own_run_end_time_counts_for_its_age(cluster_function, kube, kfp):
+    ensemble(kube, {"kfp-chain.io/fan-in-max-age": "1h"})
+    function = cluster_function()
+    function.post(trained("a/trainer-a", "ra1", end=datetime.now(UTC)))
+
+    code, body = function.post(trained("a/trainer-b", "rb1", end=datetime.now(UTC) - timedelta(hours=2)))
+
+    assert code == 200 and body["dependents"][0]["reason"] == "input-too-old"
+    assert "a/trainer-b run rb1" in body["dependents"][0]["detail"]
+
+
+def test_an_unknown_policy_starts_nothing_and_says_why(cluster_function, kube, kfp):
+    kube.put(rc("a", "up"))
+    obj = rc("a", "down", triggers=["up"])
+    obj["metadata"]["annotations"] = {"kfp-chain.io/trigger-policy": "majority"}
+    kube.put(obj)
+
+    code, body = cluster_function().post(binary_event(event_data("a/up")))
+
+    assert code == 200 and body["dependents"][0]["reason"] == "invalid-policy"
+    assert kfp.runs() == []
+
+
+def test_without_the_annotation_each_upstream_starts_its_own_run(cluster_function, kube, kfp):
+    ensemble(kube)
+    obj = kube.get("a", "ensemble")
+    del obj["metadata"]["annotations"]
+    kube.put(obj)
+    function = cluster_function()
+
+    _, first = function.post(trained("a/trainer-a", "ra1"))
+    code, _ = function.post(trained("a/trainer-b", "rb1"))
+
+    # policy any (kfp-operator's OR): each success is its own trigger. The first cannot start (trainer-b's
+    # model does not exist yet: the very reason fan-in exists); the second reads trainer-a's latest run.
+    assert code == 200
+    assert first["dependents"][0]["reason"] == "missing-artifact"
+    assert [r["display_name"] for r in ensemble_runs(kfp)] == ["a/ensemble <- a/trainer-b run rb1"]
+
+
+def _kfp_run(kfp, finished: datetime) -> str:
+    """A run in the KFP fake that finished at `finished` (an upstream run kfp-operator started)."""
+    pipeline_id, (version_id,) = kfp.add_pipeline(f"upstream {finished.isoformat()}")
+    body = {
+        "display_name": f"upstream {finished.isoformat()}",
+        "pipeline_version_reference": {"pipeline_id": pipeline_id, "pipeline_version_id": version_id},
+    }
+    request = urllib.request.Request(
+        f"{kfp.url}/apis/v2beta1/runs",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        run_id = json.loads(response.read())["run_id"]
+    clock = kfp.clock
+    kfp.clock = lambda: finished
+    try:
+        kfp.set_run_state(run_id, "SUCCEEDED")
+    finally:
+        kfp.clock = clock
+    return str(run_id)
