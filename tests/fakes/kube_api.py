@@ -725,6 +725,7 @@ class FakeKubernetes(FakeServer):
         self._snapshots: OrderedDict[tuple[ResourceType, int], _Snapshot] = OrderedDict()
         self._watchers: set[_Watcher] = set()
         self._closing = False
+        self.bookmarks_sent: list[int] = []  # resourceVersion of each periodic BOOKMARK, in order
         self._register_routes()
 
     # -- test-side API -------------------------------------------------------------------------------
@@ -1198,6 +1199,7 @@ class FakeKubernetes(FakeServer):
                             if next_bookmark is not None and now >= next_bookmark:
                                 cursor = max(cursor, self._rv)
                                 out.append(bookmark(cursor))
+                                self.bookmarks_sent.append(cursor)
                                 next_bookmark = now + self.bookmark_interval
                                 break
                             waits = [t - now for t in (deadline, next_bookmark) if t is not None]
