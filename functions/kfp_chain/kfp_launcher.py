@@ -9,12 +9,15 @@ become `UnknownPipeline` and other 4xx `RejectedByBackend` (logged and acknowled
 
 kfp.Client passes `timeout=None` to urllib3 on every call, which waits forever on a hung server;
 `_TimeoutPoolManager` gives every call a bounded connect/read timeout instead.
+
+`kfp.Client.create_experiment` and `run_pipeline` print "details" links to stdout (a server's log);
+runs and experiments are created through the client's generated API objects (`_run_api`,
+`_experiment_api`, which print nothing) rather than by silencing stdout, which would take a
+process-wide lock and serialise every replica thread's KFP calls.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import threading
@@ -31,8 +34,6 @@ __all__ = ["KfpLauncher", "kfp_client", "pipeline_display_name"]
 
 log = logging.getLogger("kfp_chain.kfp")
 T = TypeVar("T")
-
-_stdout_lock = threading.Lock()
 
 
 class _TimeoutPoolManager(urllib3.PoolManager):
@@ -136,40 +137,55 @@ class KfpLauncher:
         version_id = self._version_id(pipeline_id, name, version)
         experiment_id = self._experiment_id(request.experiment or "Default")
 
+        from kfp_server_api import V2beta1PipelineVersionReference, V2beta1Run, V2beta1RuntimeConfig
+
+        body = V2beta1Run(
+            experiment_id=experiment_id,
+            display_name=request.display_name,
+            pipeline_version_reference=V2beta1PipelineVersionReference(
+                pipeline_id=pipeline_id, pipeline_version_id=version_id
+            ),
+            runtime_config=V2beta1RuntimeConfig(parameters=dict(request.parameters)),
+        )
         run = _translate(
             f"create run {request.display_name!r}",
-            lambda: _quiet(
-                lambda: client.run_pipeline(
-                    experiment_id=experiment_id,
-                    job_name=request.display_name,
-                    pipeline_id=pipeline_id,
-                    version_id=version_id,
-                    params=dict(request.parameters),
-                )
-            ),
+            lambda: client._run_api.run_service_create_run(run=body),
         )
         return str(run.run_id)
 
     def _experiment_id(self, name: str) -> str:
         """Get-or-create by name; two replicas creating it at once is not an error for the loser."""
+        found = self._find_experiment(name)
+        if found is not None:
+            return found
+        from kfp_server_api import V2beta1Experiment
+
         client = self.client
+        body = V2beta1Experiment(display_name=name, namespace=self.namespace)
         try:
-            return str(
-                _translate(
-                    f"get or create experiment {name!r}",
-                    lambda: (
-                        _quiet(lambda: client.create_experiment(name, namespace=self.namespace)).experiment_id
-                    ),
-                )
+            created = _translate(
+                f"create experiment {name!r}",
+                lambda: client._experiment_api.experiment_service_create_experiment(experiment=body),
             )
+            return str(created.experiment_id)
         except RejectedByBackend as exc:
             if exc.status != 409:
                 raise
-        found = _translate(
-            f"get experiment {name!r}",
-            lambda: client.get_experiment(experiment_name=name, namespace=self.namespace),
+        found = self._find_experiment(name)  # the other creator won: use theirs
+        if found is None:
+            raise BackendUnavailable(f"KFP: experiment {name!r} already exists but cannot be listed yet")
+        return found
+
+    def _find_experiment(self, name: str) -> str | None:
+        predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
+        response = _translate(
+            f"find experiment {name!r}",
+            lambda: self.client.list_experiments(
+                page_size=10, filter=json.dumps({"predicates": [predicate]}), namespace=self.namespace
+            ),
         )
-        return str(found.experiment_id)
+        found = [e for e in (response.experiments or []) if e.display_name == name]
+        return str(found[0].experiment_id) if found else None
 
     def _version_id(self, pipeline_id: str, name: str, version: str | None) -> str:
         client = self.client
@@ -191,12 +207,6 @@ class KfpLauncher:
             what = f"version {version!r}" if version else "any version"
             raise UnknownPipeline(f"pipeline {name!r} has no {what} in KFP")
         return str(versions[0].pipeline_version_id)
-
-
-def _quiet(work: Callable[[], T]) -> T:
-    """kfp.Client prints "Run details" / "Experiment details" links; a server's stdout is its log."""
-    with _stdout_lock, contextlib.redirect_stdout(io.StringIO()):
-        return work()
 
 
 def _translate(what: str, work: Callable[[], T]) -> T:

@@ -61,7 +61,9 @@ def test_sigterm_lets_the_in_flight_event_finish_and_record(kfp, tmp_path: Path)
                 assert time.monotonic() < deadline, "server did not come up"
                 assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
                 time.sleep(0.2)
-        kfp.faults.add(method="POST", path=r"/runs$", mode="delay", delay=2.0)
+        # The create is held at KFP from its arrival until released: SIGTERM lands while it is really
+        # in flight, before KFP has answered anything.
+        create = kfp.faults.add(method="POST", path=r"/runs$", mode="hold", delay=30.0)
         headers, body = binary_event(event_data())
         answer: dict[str, int] = {}
 
@@ -74,11 +76,11 @@ def test_sigterm_lets_the_in_flight_event_finish_and_record(kfp, tmp_path: Path)
 
         sender = threading.Thread(target=post)
         sender.start()
-        deadline = time.monotonic() + 10
-        while not kfp.calls("POST", r"/runs$"):  # the create is under way (and held for 2 s by the fault)
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert create.wait_arrived(1, timeout=10), "the create never reached KFP"
+        assert kfp.calls("POST", r"/runs$") == [], "KFP must not have answered the create yet"
         server.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # a server that dropped in-flight requests on SIGTERM has done so by now
+        create.release()
         sender.join(timeout=30)
 
         assert answer == {"status": 200}

@@ -50,8 +50,18 @@ gRPC code (3 invalid argument -> 400, 5 not found -> 404, 6 already exists -> 40
 JSON `{"predicates": [...]}` with camelCase or snake_case value fields and numeric or named
 operations, sort_by `"field [asc|desc]"`, page_size default 20 (max 200), opaque page tokens,
 a run without experiment_id lands in the "Default" experiment. What it does not do: run
-anything (runs stay PENDING until `set_run_state`, unless `instant`), auth checks, archives,
-recurring runs, uploads.
+anything (runs stay PENDING until `set_run_state`, unless `instant`), archives, recurring runs,
+uploads.
+
+Off by default, as the tests that need them switch them on:
+- `require_tokens({token: namespaces | None})`: every call but healthz needs `Authorization: Bearer`
+  with a known token, else 401 (gRPC 16 UNAUTHENTICATED); an experiment or run call in a namespace
+  the token does not list is 403 (gRPC 7 PERMISSION_DENIED). Pipelines are shared: any known token.
+- `multi_user = True` (or `FakeKfp(multi_user=True)`), as KFP's multi-user mode: experiments carry a
+  namespace, and creating one without it, listing experiments or runs without `namespace=` (or runs
+  without `experiment_id=`), or creating a run without `experiment_id` is 400 ("... cannot have an
+  empty namespace in multi-user mode"); a run belongs to its experiment's namespace. healthz says
+  `multi_user: true`.
 """
 
 from __future__ import annotations
@@ -91,7 +101,7 @@ _OPERATIONS = {
     8: "IN",
     9: "IS_SUBSTRING",
 }
-_HTTP_BY_GRPC = {3: 400, 5: 404, 6: 409, 13: 500}
+_HTTP_BY_GRPC = {3: 400, 5: 404, 6: 409, 7: 403, 13: 500, 16: 401}
 # gRPC-gateway's mapping, so injected faults carry the code a real server would send with that status.
 _GRPC_BY_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
 _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE = 20, 200
@@ -274,6 +284,8 @@ class FakeKfp(FakeServer):
         with self._lock:
             self.instant, self.multi_user = self._defaults  # instant: new runs SUCCEEDED at once
             self.tokens_seen: list[str] = []
+            # bearer token -> namespaces it may use (None: all); None here: no authentication at all
+            self.tokens: dict[str, frozenset[str] | None] | None = None
             self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
             self._reset_store()
 
@@ -387,7 +399,41 @@ class FakeKfp(FakeServer):
         if token is not None:
             with self._lock:
                 self.tokens_seen.append(token)
-        return super().dispatch(request)
+        refused = self._authenticate(request)
+        return refused if refused is not None else super().dispatch(request)
+
+    # -- optional authentication, authorization and multi-user mode (off by default) -------
+    def require_tokens(self, tokens: dict[str, frozenset[str] | set[str] | None]) -> None:
+        """From now on every call but healthz needs `Authorization: Bearer <one of tokens>` (else 401),
+        and may only touch the namespaces its token lists (None: any; else 403). `reset()` turns it off.
+        """
+        with self._lock:
+            self.tokens = {t: None if ns is None else frozenset(ns) for t, ns in tokens.items()}
+
+    def _authenticate(self, request: Request) -> Response | None:
+        if self.tokens is None or request.path == API + "/healthz":
+            return None
+        header = request.headers.get("authorization") or ""
+        token = header[len("Bearer ") :] if header.startswith("Bearer ") else None
+        if token is None or token not in self.tokens:
+            what = "there is no user identity header" if token is None else "the token is not valid"
+            return KfpApiError(16, f"Unauthenticated: Request header error: {what}").response()
+        return None
+
+    def _authorize(self, request: Request, namespace: str, kind: str) -> None:
+        """Multi-user mode's rule for experiments and runs: a namespace, and a caller allowed in it."""
+        if self.multi_user and not namespace:
+            raise _invalid(f"Invalid input error: {kind} cannot have an empty namespace in multi-user mode")
+        if self.tokens is None:
+            return
+        header = request.headers.get("authorization") or ""
+        allowed = self.tokens.get(header[len("Bearer ") :])
+        if allowed is not None and namespace not in allowed:
+            raise KfpApiError(
+                7,
+                f"PermissionDenied: User is not authorized with reason: the token may not use namespace "
+                f"{namespace!r}",
+            )
 
     def fault_response(self, status: int, committed: bool) -> Response:
         message = "injected fault after commit" if committed else "injected fault"
@@ -443,23 +489,31 @@ class FakeKfp(FakeServer):
             return Response(200, copy.deepcopy(self._new_version(request.params["pid"], body)))
 
     def _list_experiments(self, request: Request) -> Response:
+        self._authorize(request, request.arg("namespace") or "", "An experiment")
         with self._lock:
             items = self._in_namespace(list(self._experiments.values()), request)
             return self._page(request, items, _EXPERIMENT_KEYS, "experiments")
 
     def _get_experiment(self, request: Request) -> Response:
         with self._lock:
-            return Response(200, copy.deepcopy(self._experiment(request.params["eid"])))
+            experiment = copy.deepcopy(self._experiment(request.params["eid"]))
+        self._authorize(request, experiment["namespace"], "An experiment")
+        return Response(200, experiment)
 
     def _create_experiment(self, request: Request) -> Response:
         body = _body(request)
         if not body.get("display_name"):
             raise _invalid("Experiment name is empty. Please specify a valid experiment name")
+        self._authorize(request, body.get("namespace") or "", "An experiment")
         with self._lock:
             return Response(200, copy.deepcopy(self._new_experiment(body)))
 
     def _list_runs(self, request: Request) -> Response:
         experiment_id = request.arg("experiment_id")
+        with self._lock:
+            experiment = self._experiments.get(experiment_id or "")
+            namespace = experiment["namespace"] if experiment else None
+        self._authorize(request, request.arg("namespace") or "" if namespace is None else namespace, "A run")
         with self._lock:
             items = list(self._runs.values())
             if experiment_id:
@@ -476,7 +530,10 @@ class FakeKfp(FakeServer):
         with self._lock:
             if run_id not in self._runs:
                 raise _not_found(f"Run {run_id} not found")
-            return Response(200, copy.deepcopy(self._runs[run_id]))
+            run = copy.deepcopy(self._runs[run_id])
+            namespace = self._experiments[run["experiment_id"]]["namespace"]
+        self._authorize(request, namespace, "A run")
+        return Response(200, run)
 
     def _create_run(self, request: Request) -> Response:
         body = _body(request)
@@ -498,8 +555,10 @@ class FakeKfp(FakeServer):
                     )
                 version = self._version(pid, vid) if pid else self._version_anywhere(vid)
                 reference = {"pipeline_id": version["pipeline_id"], "pipeline_version_id": vid}
+            if self.multi_user and not body.get("experiment_id"):  # no Default experiment to fall back on
+                raise _invalid("Invalid input error: A run cannot have an empty namespace in multi-user mode")
             experiment_id = body.get("experiment_id") or self._default_experiment()
-            self._experiment(experiment_id)
+            self._authorize(request, self._experiment(experiment_id)["namespace"], "A run")
             now = self._now()
             run: dict[str, Any] = {
                 "run_id": str(uuid.uuid4()),

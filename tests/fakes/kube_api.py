@@ -10,8 +10,14 @@ cluster; the fake answers the way kube-apiserver (with the apiextensions server 
 - Writes are pruned with the CRD's structural schema of the URL's version (unknown fields dropped, nulls
   dropped unless `nullable`, `x-kubernetes-preserve-unknown-fields` and `additionalProperties` maps
   honoured) and validated (type, required, enum, pattern, min/maxLength, minimum, date-time) -> 422 Invalid.
-  `metadata` keeps only ObjectMeta fields; labels and annotations must map strings to strings (400).
-  So code under test can only keep bookkeeping where a real cluster keeps it.
+  `metadata` keeps only ObjectMeta fields; labels and annotations must map strings to strings (400), their
+  keys be qualified names (`[DNS-1123 subdomain <= 253/]name`, name <= 63 of `[A-Za-z0-9][-A-Za-z0-9_.]*`
+  ending alphanumeric; annotation keys case-insensitively), label values <= 63 of the same characters, all
+  annotations together <= 256 KiB, else 422 Invalid with one `details.causes` entry per problem as
+  kube-apiserver words it. So code under test can only keep bookkeeping where a real cluster keeps it.
+- A PUT or a patch whose result names another object than the URL is 400 BadRequest (checkName); an Event
+  without `eventTime` must be about an object of its own namespace (or none, in "default"), else 422 on
+  `involvedObject.namespace` (legacyValidateEvent).
 - Status subresource: writes to the main resource ignore `status` (create drops it), writes to `/status`
   change only `status`. `metadata.generation` starts at 1 and grows when anything but metadata/status
   changes. `resourceVersion` is one global counter; a write that changes nothing keeps the old version and
@@ -30,7 +36,7 @@ cluster; the fake answers the way kube-apiserver (with the apiextensions server 
   `allowWatchBookmarks` -> BOOKMARK every `bookmark_interval` seconds; `sendInitialEvents` ends the
   initial ADDED burst with the `k8s.io/initial-events-end` bookmark; `timeoutSeconds` ends the stream
   cleanly. With a label selector an object leaving it is DELETED, entering it is ADDED.
-- core/v1 Events and events.k8s.io/v1 Events (stored as given, no schema), `/version`, `/api`, `/apis`,
+- core/v1 Events and events.k8s.io/v1 Events (stored as given, no schema beyond the namespace rule), `/version`, `/api`, `/apis`,
   `/api/v1`, `/apis/{group}/{version}` discovery.
 - Finalizers: DELETE of an object with finalizers sets `deletionTimestamp`; removing the last finalizer
   deletes it. `dryRun=All` computes the answer and stores nothing.
@@ -468,14 +474,127 @@ def _validate_meta(rt: ResourceType, meta: Any, name: str) -> list[tuple[str, st
                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
             )
         )
+    errors += _label_and_annotation_errors(meta)
+    return errors
+
+
+# -- label and annotation keys, Event namespaces, names in patches (apimachinery's validation) ---------
+
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_QUALIFIED_NAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+    "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+_DNS_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
+    "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+_ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def _qualified_name_problems(key: str) -> list[str]:
+    """validation.IsQualifiedName: `[prefix/]name`, prefix a DNS-1123 subdomain <= 253, name <= 63."""
+    parts = key.split("/")
+    if len(parts) > 2:
+        return [
+            "a qualified name " + _QUALIFIED_NAME_MSG + " with an optional DNS subdomain prefix and '/' "
+            "(e.g. 'example.com/MyName')"
+        ]
+    problems: list[str] = []
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            problems.append("prefix part must be non-empty")
+        else:
+            if len(prefix) > 253:
+                problems.append("prefix part must be no more than 253 characters")
+            if not _DNS_SUBDOMAIN.match(prefix):
+                problems.append("prefix part " + _DNS_SUBDOMAIN_MSG)
+    if not name:
+        problems.append("name part must be non-empty")
+    elif len(name) > 63:
+        problems.append("name part must be no more than 63 characters")
+    if not _QUALIFIED_NAME.match(name):
+        problems.append("name part " + _QUALIFIED_NAME_MSG)
+    return problems
+
+
+def _label_and_annotation_errors(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """ValidateLabels and ValidateAnnotations: what a real API server answers 422 for."""
+    errors: list[tuple[str, str, str]] = []
     for key, value in (meta.get("labels") or {}).items():
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
-            errors.append(("FieldValueInvalid", f"metadata.labels.{key}", f'Invalid value: "{value}"'))
-    if sum(len(k) + len(v) for k, v in (meta.get("annotations") or {}).items()) > 256 * 1024:
+        for problem in _qualified_name_problems(key):
+            errors.append(("FieldValueInvalid", "metadata.labels", f'Invalid value: "{key}": {problem}'))
+        if len(value) > 63:
+            errors.append(
+                (
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    f'Invalid value: "{value}": must be no more than 63 characters',
+                )
+            )
+        if not _LABEL_VALUE.match(value):
+            errors.append(
+                ("FieldValueInvalid", "metadata.labels", f'Invalid value: "{value}": {_LABEL_VALUE_MSG}')
+            )
+    annotations = meta.get("annotations") or {}
+    for key in annotations:
+        for problem in _qualified_name_problems(key.lower()):  # case does not matter in annotation keys
+            errors.append(("FieldValueInvalid", "metadata.annotations", f'Invalid value: "{key}": {problem}'))
+    if sum(len(k) + len(v) for k, v in annotations.items()) > _ANNOTATIONS_MAX_BYTES:
         errors.append(
-            ("FieldValueTooLong", "metadata.annotations", "Too long: must have at most 262144 bytes")
+            (
+                "FieldValueTooLong",
+                "metadata.annotations",
+                f"Too long: may not be more than {_ANNOTATIONS_MAX_BYTES} bytes",
+            )
         )
     return errors
+
+
+def _event_errors(rt: ResourceType, obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """legacyValidateEvent's namespace rule (both Event APIs; events.k8s.io calls it `regarding`).
+
+    An Event without eventTime must name an involved object of its own namespace (or none, when the
+    Event is in "default"); with eventTime, an involved object without a namespace is only allowed
+    for Events in "default" or "kube-system".
+    """
+    if rt.kind != "Event" or rt.needs_kind:
+        return []
+    involved = obj.get("regarding" if rt.group else "involvedObject") or {}
+    theirs = involved.get("namespace") or "" if isinstance(involved, dict) else ""
+    ours = obj["metadata"].get("namespace") or ""
+    if obj.get("eventTime"):
+        bad = not theirs and ours not in ("default", "kube-system")
+    else:
+        bad = (not theirs and ours not in ("", "default")) or (bool(theirs) and theirs != ours)
+    if not bad:
+        return []
+    return [
+        (
+            "FieldValueInvalid",
+            "involvedObject.namespace",
+            f'Invalid value: "{theirs}": does not match event.namespace',
+        )
+    ]
+
+
+def _check_name_unchanged(meta: Any, name: str) -> None:
+    """checkName: the object's name is the URL's; a write (a patch included) cannot rename it."""
+    if isinstance(meta, dict) and meta.get("name") not in (None, name):
+        raise _ApiError(
+            400,
+            "BadRequest",
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})",
+        )
 
 
 # -- patches -------------------------------------------------------------------------------------------
@@ -725,6 +844,7 @@ class FakeKubernetes(FakeServer):
         self._snapshots: OrderedDict[tuple[ResourceType, int], _Snapshot] = OrderedDict()
         self._watchers: set[_Watcher] = set()
         self._closing = False
+        self.bookmarks_sent: list[int] = []  # resourceVersion of each periodic BOOKMARK, in order
         self._register_routes()
 
     # -- test-side API -------------------------------------------------------------------------------
@@ -1198,6 +1318,7 @@ class FakeKubernetes(FakeServer):
                             if next_bookmark is not None and now >= next_bookmark:
                                 cursor = max(cursor, self._rv)
                                 out.append(bookmark(cursor))
+                                self.bookmarks_sent.append(cursor)
                                 next_bookmark = now + self.bookmark_interval
                                 break
                             waits = [t - now for t in (deadline, next_bookmark) if t is not None]
@@ -1272,12 +1393,7 @@ class FakeKubernetes(FakeServer):
         self._check_kind(rt, version, body)
         meta = body.get("metadata") or {}
         name = request.params["name"]
-        if meta.get("name") not in (None, name):
-            raise _ApiError(
-                400,
-                "BadRequest",
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})",
-            )
+        _check_name_unchanged(meta, name)
         if not meta.get("resourceVersion"):
             raise _invalid(
                 rt,
@@ -1320,6 +1436,7 @@ class FakeKubernetes(FakeServer):
                     raise _ApiError(422, "Invalid", str(exc)) from None
             if not isinstance(patched, dict):
                 raise _ApiError(400, "BadRequest", "the patched object is not a JSON object")
+            _check_name_unchanged(patched.get("metadata"), name)
             return self._apply_update(request, rt, version, patched)
 
     def _apply_update(
@@ -1478,7 +1595,7 @@ class FakeKubernetes(FakeServer):
 
     @staticmethod
     def _errors(rt: ResourceType, version: str, obj: dict[str, Any], name: str) -> list[tuple[str, str, str]]:
-        errors = _validate_meta(rt, obj["metadata"], name)
+        errors = _validate_meta(rt, obj["metadata"], name) + _event_errors(rt, obj)
         schema = rt.schemas[version]
         if schema is not None:
             body = _body_sans(obj, "apiVersion", "kind", "metadata")

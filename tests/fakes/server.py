@@ -76,6 +76,9 @@ class Fault:
       "after"   - let the handler run (state changes!) and then answer `status`, or drop
                   the connection when status is 0: a write whose answer is lost.
       "delay"   - sleep `delay` seconds, then handle normally.
+      "hold"    - keep the request waiting, once it has arrived, until the test calls `release()`
+                  (or `delay` seconds pass, default 10), then handle normally: a request that is
+                  provably in flight. `wait_arrived(n)` blocks until n matching requests are held.
     """
 
     method: str = "*"
@@ -86,6 +89,27 @@ class Fault:
     delay: float = 0.0
     probability: float = 1.0
     hits: int = 0
+    _held: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _released: bool = False
+
+    def wait_arrived(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """True once `count` requests matched this fault (for "hold": are being held)."""
+        with self._held:
+            return self._held.wait_for(lambda: self.hits >= count, timeout)
+
+    def release(self) -> None:
+        """Lets every held request (and any later one) through."""
+        with self._held:
+            self._released = True
+            self._held.notify_all()
+
+    def _arrived(self) -> None:
+        with self._held:
+            self._held.notify_all()
+
+    def _hold(self) -> None:
+        with self._held:
+            self._held.wait_for(lambda: self._released, self.delay or 10.0)
 
     def matches(self, method: str, path: str) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -117,7 +141,9 @@ class FaultInjector:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path) and self._random.random() < fault.probability:
-                    fault.hits += 1
+                    with fault._held:
+                        fault.hits += 1
+                    fault._arrived()
                     return fault
         return None
 
@@ -250,6 +276,9 @@ class FakeServer:
         try:
             if fault is not None and fault.mode == "delay":
                 time.sleep(fault.delay)
+                fault = None
+            if fault is not None and fault.mode == "hold":
+                fault._hold()
                 fault = None
             if fault is not None and fault.mode == "drop":
                 raise _Dropped

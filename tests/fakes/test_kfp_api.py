@@ -422,3 +422,108 @@ def test_concurrent_clients_all_land(fake: FakeKfp, home: Path) -> None:
     runs = fake.runs()
     assert len(runs) == 30
     assert len({r["run_id"] for r in runs}) == 30
+
+
+# -- optional authentication and multi-user mode ---------------------------------------
+def _status(call: Callable[[], Any]) -> int:
+    with pytest.raises(kfp_server_api.ApiException) as caught:
+        call()
+    return int(caught.value.status)
+
+
+def test_with_tokens_required_a_call_without_or_with_an_unknown_token_is_401(
+    fake: FakeKfp, home: Path
+) -> None:
+    fake.add_pipeline("train")
+    fake.require_tokens({"good": None})
+    anonymous = fake.client(home=home)  # healthz (made here) needs no token, as in KFP
+    stranger = fake.client(home=home, existing_token="forged")
+    member = fake.client(home=home, existing_token="good")
+
+    assert _status(lambda: anonymous.get_pipeline_id("train")) == 401
+    assert _status(lambda: stranger.list_runs()) == 401
+    assert member.get_pipeline_id("train") is not None
+    with pytest.raises(kfp_server_api.ApiException) as caught:
+        anonymous.list_experiments()
+    assert json.loads(caught.value.body)["code"] == 16  # UNAUTHENTICATED, as gRPC-gateway answers it
+
+
+def test_a_token_used_outside_its_namespaces_is_403(fake: FakeKfp, home: Path) -> None:
+    fake.multi_user = True
+    pid, [vid] = fake.add_pipeline("train")
+    fake.require_tokens({"team-a": {"team-a"}, "admin": None})
+    team_a = fake.client(home=home, existing_token="team-a", namespace="team-a")
+    admin = fake.client(home=home, existing_token="admin", namespace="team-b")
+    mine = team_a.create_experiment("chain", namespace="team-a")
+    theirs = admin.create_experiment("chain", namespace="team-b")
+
+    assert _status(lambda: team_a.create_experiment("other", namespace="team-b")) == 403
+    assert _status(lambda: team_a.list_runs(namespace="team-b")) == 403
+    assert _status(lambda: team_a.get_experiment(experiment_id=theirs.experiment_id)) == 403
+    assert (
+        _status(lambda: team_a.run_pipeline(theirs.experiment_id, "r", pipeline_id=pid, version_id=vid))
+        == 403
+    )
+    run = team_a.run_pipeline(mine.experiment_id, "r", pipeline_id=pid, version_id=vid)
+    assert team_a.get_run(run.run_id).run_id == run.run_id
+    assert admin.get_run(run.run_id).run_id == run.run_id  # a token for every namespace
+
+
+def test_multi_user_mode_scopes_experiments_and_runs_by_namespace(fake: FakeKfp, home: Path) -> None:
+    fake.multi_user = True
+    pid, [vid] = fake.add_pipeline("train")
+    client = fake.client(home=home, namespace="team-a")
+    assert client.get_kfp_healthz().multi_user is True
+
+    a = client.create_experiment("chain", namespace="team-a")
+    b = client.create_experiment("chain", namespace="team-b")  # the same name in another namespace
+    client.run_pipeline(a.experiment_id, "in-a", pipeline_id=pid, version_id=vid)
+    client.run_pipeline(b.experiment_id, "in-b", pipeline_id=pid, version_id=vid)
+
+    assert a.namespace == "team-a" and a.experiment_id != b.experiment_id
+    assert [e.experiment_id for e in client.list_experiments(namespace="team-a").experiments] == [
+        a.experiment_id
+    ]
+    assert [r.display_name for r in client.list_runs(namespace="team-b").runs] == ["in-b"]
+    assert [r.display_name for r in client.list_runs(experiment_id=a.experiment_id).runs] == ["in-a"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["list experiments", "create experiment", "list runs", "run without experiment"],
+)
+def test_multi_user_mode_refuses_calls_without_a_namespace_with_400(
+    fake: FakeKfp, home: Path, call: str
+) -> None:
+    fake.multi_user = True
+    pid, [vid] = fake.add_pipeline("train")
+    client = fake.client(home=home)
+    api = client._run_api  # the generated API: kfp.Client would fill in its context namespace
+    calls: dict[str, Callable[[], Any]] = {
+        "list experiments": lambda: client._experiment_api.experiment_service_list_experiments(),
+        "create experiment": lambda: client._experiment_api.experiment_service_create_experiment(
+            experiment=kfp_server_api.V2beta1Experiment(display_name="chain")
+        ),
+        "list runs": lambda: api.run_service_list_runs(),
+        "run without experiment": lambda: api.run_service_create_run(
+            run=kfp_server_api.V2beta1Run(
+                display_name="r",
+                pipeline_version_reference=kfp_server_api.V2beta1PipelineVersionReference(
+                    pipeline_id=pid, pipeline_version_id=vid
+                ),
+            )
+        ),
+    }
+    with pytest.raises(kfp_server_api.ApiException) as caught:
+        calls[call]()
+    assert caught.value.status == 400
+    assert "cannot have an empty namespace in multi-user mode" in json.loads(caught.value.body)["message"]
+    assert fake.runs() == []
+
+
+def test_auth_and_multi_user_mode_are_off_again_after_reset(fake: FakeKfp, home: Path) -> None:
+    fake.multi_user = True
+    fake.require_tokens({"t": None})
+    fake.reset()
+    client = fake.client(home=home)
+    assert client.list_experiments().total_size == 0

@@ -580,7 +580,8 @@ def test_core_events_are_created_and_listed(fake: FakeKubernetes) -> None:
     )
     core.create_namespaced_event("team-a", event)
     core.create_namespaced_event("team-b", client.CoreV1Event(
-        metadata=client.V1ObjectMeta(name="other"), involved_object=client.V1ObjectReference(name="x")))  # fmt: skip
+        metadata=client.V1ObjectMeta(name="other"),
+        involved_object=client.V1ObjectReference(name="x", namespace="team-b")))  # fmt: skip
 
     listed = core.list_namespaced_event("team-a", field_selector="involvedObject.name=one")
     assert [e.reason for e in listed.items] == ["RunStarted"]
@@ -636,3 +637,108 @@ def test_the_client_rewatches_after_a_clean_end_from_the_last_version_it_saw(
     assert seen == [("ADDED", "one"), ("ADDED", "two")]
     assert len(watches) == 2
     assert watches[1].query["resourceVersion"] == [fake.get("team-a", "one")["metadata"]["resourceVersion"]]  # type: ignore[index]
+
+
+# -- what a real API server refuses in metadata, Events and patches -----------------------------------
+BAD_KEYS = [
+    ("kfp-chain.io/" + "c" * 64, "name part must be no more than 63 characters"),
+    ("Not_A_Domain/claim", "prefix part a lowercase RFC 1123 subdomain"),
+    ("x" * 254 + "/claim", "prefix part must be no more than 253 characters"),
+    ("kfp-chain.io/-claim", "name part must consist of alphanumeric characters"),
+    ("kfp-chain.io/claim/extra", "a qualified name must consist of"),
+    ("kfp-chain.io/", "name part must be non-empty"),
+    ("/claim", "prefix part must be non-empty"),
+]
+
+
+@pytest.mark.parametrize("where", ["annotations", "labels"])
+@pytest.mark.parametrize(("key", "problem"), BAD_KEYS, ids=[k[:20] for k, _ in BAD_KEYS])
+def test_a_key_a_real_api_server_rejects_is_422_invalid(
+    api: client.CustomObjectsApi, where: str, key: str, problem: str
+) -> None:
+    api.create_namespaced_custom_object(G, V, "team-a", P, rc("one"))
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_custom_object(G, V, "team-a", P, "one", {"metadata": {where: {key: "v"}}})
+
+    body = status_of(caught.value)
+    assert caught.value.status == 422
+    assert (body["kind"], body["reason"], body["code"]) == ("Status", "Invalid", 422)
+    causes = body["details"]["causes"]  # one per problem, as field.ErrorList has them
+    assert {(c["reason"], c["field"]) for c in causes} == {("FieldValueInvalid", f"metadata.{where}")}
+    assert all(c["message"].startswith(f'Invalid value: "{key}": ') for c in causes)
+    assert any(problem in c["message"] for c in causes), causes
+
+
+def test_valid_keys_and_upper_case_annotation_prefixes_are_accepted(api: client.CustomObjectsApi) -> None:
+    api.create_namespaced_custom_object(G, V, "team-a", P, rc("one"))
+    annotations = {"kfp-chain.io/claim." + "a" * 24: "{}", "Example.COM/Key_1.x": "v", "c" * 63: "v"}
+    labels = {"app.kubernetes.io/name": "kfp-chain", "tier": "A_b-c.d"}
+    api.patch_namespaced_custom_object(
+        G, V, "team-a", P, "one", {"metadata": {"annotations": annotations, "labels": labels}}
+    )
+    got = api.get_namespaced_custom_object(G, V, "team-a", P, "one")
+    assert got["metadata"]["annotations"] == annotations and got["metadata"]["labels"] == labels
+
+
+@pytest.mark.parametrize(
+    "value", ["v" * 64, "-starts-badly", "has space", "ends."], ids=["long", "start", "space", "end"]
+)
+def test_a_label_value_a_real_api_server_rejects_is_422(api: client.CustomObjectsApi, value: str) -> None:
+    api.create_namespaced_custom_object(G, V, "team-a", P, rc("one"))
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_custom_object(G, V, "team-a", P, "one", {"metadata": {"labels": {"k": value}}})
+    assert caught.value.status == 422
+    assert {c["field"] for c in status_of(caught.value)["details"]["causes"]} == {"metadata.labels"}
+
+
+def test_annotations_over_256_kib_in_all_are_422_too_long(api: client.CustomObjectsApi) -> None:
+    api.create_namespaced_custom_object(G, V, "team-a", P, rc("one"))
+    big = {f"k{i}": "x" * 100_000 for i in range(3)}
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_custom_object(G, V, "team-a", P, "one", {"metadata": {"annotations": big}})
+    [cause] = status_of(caught.value)["details"]["causes"]
+    assert caught.value.status == 422 and cause["reason"] == "FieldValueTooLong"
+
+
+def test_a_patch_that_renames_the_object_is_400_and_changes_nothing(
+    fake: FakeKubernetes, api: client.CustomObjectsApi
+) -> None:
+    api.create_namespaced_custom_object(G, V, "team-a", P, rc("one"))
+    before = fake.get("team-a", "one")
+    with pytest.raises(ApiException) as caught:
+        api.patch_namespaced_custom_object(
+            G, V, "team-a", P, "one", {"metadata": {"name": "two", "labels": {"a": "b"}}}
+        )
+
+    body = status_of(caught.value)
+    assert caught.value.status == 400 and body["reason"] == "BadRequest"
+    assert body["message"] == "the name of the object (two) does not match the name on the URL (one)"
+    assert fake.get("team-a", "one") == before and fake.get("team-a", "two") is None
+
+
+def test_an_event_about_an_object_of_another_namespace_is_422(fake: FakeKubernetes) -> None:
+    core = client.CoreV1Api(fake.api_client())
+    about_elsewhere = client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name="one.1"),
+        involved_object=client.V1ObjectReference(kind="RunConfiguration", name="one", namespace="team-b"),
+        reason="RunStarted",
+    )
+    with pytest.raises(ApiException) as caught:
+        core.create_namespaced_event("team-a", about_elsewhere)
+
+    body = status_of(caught.value)
+    assert caught.value.status == 422 and body["reason"] == "Invalid"
+    [cause] = body["details"]["causes"]
+    assert cause["field"] == "involvedObject.namespace"
+    assert cause["message"] == 'Invalid value: "team-b": does not match event.namespace'
+    assert fake.events() == []
+
+    # An Event in "default" may name an object without a namespace (a cluster-scoped one).
+    core.create_namespaced_event(
+        "default",
+        client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name="node.1"),
+            involved_object=client.V1ObjectReference(kind="Node", name="n1"),
+        ),
+    )
+    assert len(fake.events("default")) == 1

@@ -144,12 +144,35 @@ def test_bookmarks_move_the_resume_point_on_a_quiet_stream(
 ) -> None:
     index = make_index().start()
     assert index.wait_ready(5.0)
-    listed_at = index.resource_version
-    kube.put(runconfiguration("elsewhere", namespace="other-team"))
-    kube.put(runconfiguration("down", triggers=("upstream",)))
-    assert eventually(lambda: dependents(index, UPSTREAM) == [DOWN])
+    assert kube.wait_for_watches(1)
+    listed_at = int(index.resource_version)
+    # Elsewhere in the cluster time moves on (an Event is written); no RunConfiguration changes, so
+    # only a BOOKMARK tells the watcher about the newer resourceVersion.
+    kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "elsewhere.1", "namespace": "team"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "team"},
+        }
+    )
+    newer = int(kube.resource_version)
+    assert eventually(lambda: any(rv >= newer for rv in kube.bookmarks_sent))
     assert eventually(lambda: index.staleness_seconds() < 0.5)
-    assert int(kube.resource_version) > int(listed_at)
+
+    # The stream ends cleanly (everything sent, bookmark included, is read first); the resume is held
+    # while the server forgets all history up to now. Resuming from the bookmark needs nothing that
+    # was forgotten; resuming from the list's older resourceVersion would get 410 and a relist.
+    resume = kube.faults.add(method="GET", path=LISTS, mode="hold")
+    kube.drop_watches(graceful=True)
+    assert resume.wait_arrived(1)
+    kube.compact()
+    resume.release()
+    assert eventually(lambda: len(watch_calls(kube)) >= 2 and kube.open_watches == 1)
+
+    resumed = watch_calls(kube)[1]
+    assert int(resumed["resourceVersion"][0]) >= newer > listed_at
+    assert index.relists_after_gone == 0 and index.lists == 1
 
 
 def test_a_periodic_resync_repairs_an_index_that_drifted(kube: FakeKubernetes, make_index: MakeIndex) -> None:

@@ -217,6 +217,54 @@ def test_an_unknown_status_is_refused(function, kfp, status, encoding):
     assert answer["field"] == "status", answer
 
 
+# -- free text: control characters and length ----------------------------------------
+# runId, runName, provider and an artifact's name and location are free text: nothing but the
+# control-character and the length checks stands between them and a KFP run name or a log line.
+FREE_TEXT = ("runId", "runName", "provider", "artifacts[0].name", "artifacts[0].location")
+control_characters = st.sampled_from([chr(c) for c in (*range(0x20), 0x7F)])
+
+
+def with_free_text(field: str, value: str) -> dict[str, Any]:
+    data = event_data(EMITTER, artifacts=[{"name": "out", "location": "gs://b/o"}])
+    if field.startswith("artifacts[0]."):
+        part = field.rsplit(".", 1)[1]
+        data["artifacts"][0][part] = ("gs://b/" if part == "location" else "") + value
+    else:
+        data[field] = value
+    return data
+
+
+@SETTINGS
+@given(
+    field=st.sampled_from(FREE_TEXT),
+    text=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20),
+    control=control_characters,
+    at=st.integers(0, 20),
+    encoding=encodings,
+)
+def test_a_control_character_in_free_text_is_refused(function, kfp, field, text, control, at, encoding):
+    value = text[:at] + control + text[at:]
+    assume(value.strip())  # blank text is refused by another rule
+    answer = refused(function, kfp, ENCODINGS[encoding](with_free_text(field, value)), "control character")
+    assert answer["field"] == field, answer
+
+
+@settings(SETTINGS, max_examples=30)
+@given(field=st.sampled_from(FREE_TEXT), length=st.integers(4097, 12000), encoding=encodings)
+def test_free_text_over_4096_characters_is_refused(function, kfp, field, length, encoding):
+    value = ("r" * length)[: length - (7 if field.endswith("location") else 0)]  # gs://b/ + rest
+    answer = refused(function, kfp, ENCODINGS[encoding](with_free_text(field, value)), "over 4096 characters")
+    assert answer["field"] == field, answer
+
+
+@pytest.mark.parametrize("field", FREE_TEXT)
+def test_free_text_of_exactly_4096_printable_characters_is_accepted(function, kfp, field):
+    value = ("p" * 4096)[: 4096 - (7 if field.endswith("location") else 0)]
+    summary.case("4096 characters accepted")
+    status, body = post(function, *plain_event(with_free_text(field, value)))
+    assert status == 200, body
+
+
 # -- Kubernetes names -----------------------------------------------------------------
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 

@@ -40,18 +40,20 @@ def redeliver_until_acknowledged(function: Any, request: tuple[dict[str, str], b
     return statuses
 
 
-def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(cluster_function, kube, kfp):
+def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(
+    cluster_function, kube, kfp, capsys
+):
     kube.put(rc("a", "up"))
     kube.put(rc("a", "one", triggers=["up"]))
     kube.put(rc("b", "two", triggers=["a/up"]))
     first, second = replicas(cluster_function, 2, KFP_CHAIN_RETRY_BUDGET_SECONDS="2")
-    # Both look the experiment up before either creates it (as two pods on a first event would).
-    kfp.faults.add(method="GET", path=f"{KFP}/experiments$", mode="delay", delay=0.3, times=2)
-    barrier = threading.Barrier(2)
+    # Both creations are held at KFP until both have arrived: they are in flight at the same time,
+    # so one of them must get KFP's 409. Anything that serialised the replicas (a process-wide lock
+    # around KFP calls) would keep the second from arriving, and the wait below would fail.
+    creations = kfp.faults.add(method="POST", path=f"{KFP}/experiments$", mode="hold", times=2)
     results: dict[str, list[int]] = {}
 
     def deliver(function: Any, run_id: str) -> None:
-        barrier.wait()
         results[run_id] = redeliver_until_acknowledged(
             function, binary_event(event_data("a/up", run_id=run_id))
         )
@@ -59,9 +61,13 @@ def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(c
     threads = [threading.Thread(target=deliver, args=(f, r)) for f, r in ((first, "1"), (second, "2"))]
     for thread in threads:
         thread.start()
+    both_in_flight = creations.wait_arrived(2, timeout=10)
+    creations.release()
     for thread in threads:
         thread.join(30)
 
+    assert both_in_flight, "the two experiment creations never were in flight together"
+    assert [c.status for c in kfp.calls("POST", f"{KFP}/experiments$")].count(409) == 1
     assert all(r[-1] == 200 for r in results.values()), results
     assert sorted(r["display_name"] for r in kfp.runs()) == [
         "a/one <- a/up run 1",
@@ -69,6 +75,7 @@ def test_two_replicas_making_the_same_experiment_at_once_both_start_their_runs(c
         "b/two <- a/up run 1",
         "b/two <- a/up run 2",
     ]
+    assert "details" not in capsys.readouterr().out  # kfp.Client's links stay out of the log
 
 
 def test_a_lease_that_cannot_outlast_a_create_is_refused_at_start_up(cluster_function, kube):
@@ -112,3 +119,42 @@ def test_a_holder_paused_past_its_lease_does_not_create_after_a_takeover(cluster
     first.join(30)
 
     assert len(kfp.runs_named("a/down <- a/up run 123")) == 1
+
+
+def test_a_claim_written_from_a_stale_read_loses_to_the_claim_written_meanwhile(cluster_function, kube, kfp):
+    # Claim exclusivity rests on the resourceVersion precondition of the claim patch. Replica 1 reads
+    # the dependent and sends its claim, which the API server holds; meanwhile replica 2 claims the
+    # same trigger and gets as far as KFP's create, which is held too. Replica 1's patch, carrying the
+    # now stale resourceVersion, must be refused (409) so that it re-reads and sees replica 2's live
+    # claim. Were it accepted, replica 1 would overwrite that claim, find no run (replica 2's create
+    # has not landed) and create a second one.
+    kube.put(rc("a", "up"))
+    kube.put(rc("a", "down", triggers=["up"]))
+    kfp.add_experiment("Default")
+    slow, fast = replicas(cluster_function, 2, KFP_CHAIN_RETRY_BUDGET_SECONDS="1")
+    stale_claim = kube.faults.add(method="PATCH", path=r"/runconfigurations/down$", mode="hold")
+    held_create = kfp.faults.add(method="POST", path=f"{KFP}/runs$", mode="hold")
+    request = binary_event(event_data("a/up"))
+    answers: dict[str, int] = {}
+
+    def deliver(name: str, function: Any) -> None:  # one delivery each: no redelivery yet
+        answers[name] = (
+            function.flask.test_client().post("/", headers=request[0], data=request[1]).status_code
+        )
+
+    first = threading.Thread(target=deliver, args=("slow", slow))
+    first.start()
+    assert stale_claim.wait_arrived(1)
+    second = threading.Thread(target=deliver, args=("fast", fast))
+    second.start()
+    assert held_create.wait_arrived(1)
+    stale_claim.release()
+    first.join(30)  # answered while replica 2's create is still held
+    held_create.release()
+    second.join(30)
+
+    assert len(kfp.runs_named("a/down <- a/up run 123")) == 1
+    assert answers["fast"] == 200
+    assert answers["slow"] >= 500  # it found the trigger held, and asked to be retried
+    assert redeliver_until_acknowledged(slow, request) == [200]  # the redelivery: a duplicate
+    assert len(kfp.runs()) == 1
