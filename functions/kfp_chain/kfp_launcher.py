@@ -150,6 +150,7 @@ class KfpLauncher:
         run = _translate(
             f"create run {request.display_name!r}",
             lambda: client._run_api.run_service_create_run(run=body),
+            carries_spec=True,
         )
         return str(run.run_id)
 
@@ -209,7 +210,14 @@ class KfpLauncher:
         return str(versions[0].pipeline_version_id)
 
 
-def _translate(what: str, work: Callable[[], T]) -> T:
+def _translate(what: str, work: Callable[[], T], carries_spec: bool = False) -> T:
+    """The one place KFP's answers become kfp-chain's errors.
+
+    `carries_spec`: the request carries what a RunConfiguration says (the run's parameters), so a
+    400 may be that RunConfiguration's fault and is acknowledged as a skip. Any other request is
+    kfp-chain's own (lookups by name, experiments), and a 400 to it means the deployment is wrong:
+    multi-user KFP without KFP_NAMESPACE answers exactly that.
+    """
     from kfp_server_api.exceptions import ApiException
 
     try:
@@ -218,8 +226,9 @@ def _translate(what: str, work: Callable[[], T]) -> T:
         status = int(exc.status or 0)
         if status == 0 or status == 429 or status >= 500:
             raise BackendUnavailable(f"KFP: {what}: HTTP {status} {exc.reason}") from exc
-        if status in (401, 403):
-            # Our token expired or lacks access: the deployment's fault, never the event's.
+        if status in (401, 403) or (status == 400 and not carries_spec):
+            # Our token expired or lacks access, or KFP refuses a request only we shaped: the
+            # deployment's fault, never the event's.
             raise DeploymentFault(
                 f"KFP: {what}: HTTP {status} {_message(exc)}: kfp-chain's KFP credentials need fixing",
                 "kfp",

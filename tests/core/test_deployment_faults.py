@@ -100,3 +100,28 @@ def test_what_the_event_makes_impossible_is_still_acknowledged(cluster_function,
 
     assert code == 200
     assert body["dependents"][0]["reason"] == "unknown-pipeline"
+
+
+def test_multi_user_kfp_without_kfp_namespace_is_a_deployment_fault(cluster_function, kube, kfp):
+    # KFP answers 400 "cannot have an empty namespace in multi-user mode" to a request kfp-chain shaped
+    # alone (a lookup, an experiment): the deployment lacks KFP_NAMESPACE, and no trigger may be dropped.
+    pair(kube)
+    kfp.multi_user = True
+    function = cluster_function()
+
+    code, body = function.post(EVENT)
+
+    assert code == 503, body
+    assert body["dependents"][0]["reason"] == "deployment-fault"
+    assert faults_counted(function, "kfp") >= 1
+
+
+def test_a_run_kfp_refuses_for_its_parameters_is_the_runconfigurations_fault(cluster_function, kube, kfp):
+    pair(kube)
+    function = cluster_function()
+    kfp.faults.add(method="POST", path=r"/runs$", status=400, times=None)
+
+    code, body = function.post(EVENT)
+
+    assert code == 200 and body["dependents"][0]["outcome"] == "skipped"
+    assert body["dependents"][0]["reason"] == "rejected"
