@@ -17,6 +17,7 @@ from typing import Any
 
 from .chain import Chain, ChainOptions, Observer, Report
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
+from .delivery import CLOCK_SKEW_SECONDS
 from .dependents import DependentsIndex
 from .errors import ConfigurationError, DeploymentFault, InvalidEvent, TemporaryError
 from .index_list import ListIndex
@@ -112,6 +113,7 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         record_latest_runs=settings.record_latest_runs,
         allows=settings.allows,
         initial_trigger=settings.initial_trigger,
+        fence_seconds=sum(settings.request_timeout) + CLOCK_SKEW_SECONDS,
     )
     measured = MeasuredIndex(index, metrics)
     chain = Chain(

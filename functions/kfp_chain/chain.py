@@ -156,6 +156,7 @@ class ChainOptions:
     allows: Callable[[str], bool] = lambda namespace: True
     initial_trigger: str = "run"  # or "skip": see settings.INITIAL_TRIGGERS and docs/reliability.md
     reconcile_budget_seconds: float = 40.0  # a pass starts no new trigger after this; the rest wait
+    fence_seconds: float = 16.0  # one call's timeouts + clock skew: what a claim must still hold at a create
 
 
 def plan(
@@ -383,6 +384,7 @@ class Chain:
         trigger = plan.trigger
         if plan.dependent.fan_in_max_age is not None and trigger.joined:
             self._check_ages(plan, plan.dependent.fan_in_max_age, event)
+        claimed = time.monotonic()  # before the write: the claim's expiresAt is at least this + lease
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:
             return Outcome(
@@ -394,7 +396,11 @@ class Chain:
             run_id = self.launcher.find_run(trigger.display_name)
             found = run_id is not None
             if run_id is None:
-                self._renew(trigger, holder)
+                if (
+                    time.monotonic() - claimed
+                    > self.options.claim_lease.total_seconds() - self.options.fence_seconds
+                ):
+                    self._renew(trigger, holder)
                 run_id = self.launcher.start_run(plan.request(self.options.default_experiment))
             self.ledger.complete(trigger, holder, run_id)
         except Exception:  # whatever happened, the next delivery must be able to claim it
@@ -432,9 +438,10 @@ class Chain:
     def _renew(self, trigger: Trigger, holder: str) -> None:
         """Extends the claim right before the create, and stops if it is no longer ours.
 
-        The lookup may have been slow; a create must start with a whole lease ahead of it, or a
-        replica that took the claim over could create the same run (settings enforce that a lease
-        outlasts one create).
+        Only when the lookup was slow: a create must start with at least one call's timeouts (and
+        the clock skew) of lease ahead of it, or a replica that took the claim over could create the
+        same run. A claim written moments ago has that already, and skipping the write saves a
+        round trip per run (settings enforce that a fresh lease outlasts one create).
         """
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:

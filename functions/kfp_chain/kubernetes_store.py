@@ -18,10 +18,10 @@ does not declare, so kfp-chain writes only
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -167,57 +167,77 @@ class KubernetesSource:
 
 
 class KubernetesLedger:
-    """Claims in annotations, completions in `status.triggers`, latest runs in `status.latestRuns`."""
+    """Claims in annotations, completions in `status.triggers`, latest runs in `status.latestRuns`.
+
+    Round trips per started run, in steady state: one PATCH for the claim, one for the completion.
+    Every write answers with the whole object, which is kept per dependent (`_seen`) and used as the
+    next write's precondition instead of a GET: a stale copy costs one 409 and a re-read, never a
+    wrong decision, since the write that acts on it carries its resourceVersion. The only decisions
+    taken on a copy without a write are DONE (consumption only ever happened, so it stays true) and
+    none else: a claim that looks held is re-read before 503 is answered.
+
+    A completed trigger's claim is not removed by a write of its own: `status.triggers` says it is
+    done, and the next claim written on the same dependent removes every such leftover in the same
+    PATCH. Until then `kfp-chain explain` does not list it as in progress.
+    """
+
+    SEEN_LIMIT = 4096  # objects kept for their resourceVersion; past this the oldest are forgotten
 
     def __init__(self, source: KubernetesSource, clock: Clock | None = None) -> None:
         self.source = source
         self.api = source.api
         self.clock = clock or SystemClock()
+        self._seen: dict[RcKey, dict[str, Any]] = {}
+        self._seen_lock = threading.Lock()
 
     # -- claims ----------------------------------------------------------------------
     def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
         annotation = CLAIM_PREFIX + trigger.claim_id
+        obj, fresh = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
-            obj = self._require(trigger.dependent)
-            current = _claim_value(obj, annotation)
             if _consumed(obj, trigger):
-                if current is not None:  # left by a holder whose release failed after completing
-                    with contextlib.suppress(KfpChainError):  # tidying only: the answer is DONE anyway
-                        self._patch_annotation(trigger.dependent, obj, annotation, None)
                 return ClaimState.DONE
+            current = _claim_value(obj, annotation)
             now = self.clock.now()
             if current is not None and current.get("holder") != holder and not _expired(current, now):
-                return ClaimState.HELD
+                if fresh:
+                    return ClaimState.HELD
+                obj, fresh = self._require(trigger.dependent), True  # a copy may show a claim since released
+                continue
             value = {
                 "upstream": trigger.ledger_key[1],
                 "runId": trigger.ledger_key[2],
                 "holder": holder,
                 "expiresAt": (now + lease).isoformat(),
             }
-            if self._patch_annotation(trigger.dependent, obj, annotation, json.dumps(value, sort_keys=True)):
+            changes: dict[str, str | None] = {a: None for a in _done_claims(obj) if a != annotation}
+            changes[annotation] = json.dumps(value, sort_keys=True)
+            if self._patch_annotations(trigger.dependent, obj, changes):
                 if current is not None and current.get("holder") != holder:
                     log.warning(
                         "took over an expired claim",
                         extra={"trigger": trigger.display_name, "previousHolder": current.get("holder")},
                     )
                 return ClaimState.ACQUIRED
+            obj, fresh = self._require(trigger.dependent), True
         raise ClaimConflict(f"claiming {trigger.display_name!r}: the object kept changing under us")
 
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
+        """Records the trigger as consumed; the claim goes with the next claim's write (see above)."""
         consumed = {str(upstream): {"providerId": run} for upstream, run in trigger.inputs}
         patch = {"status": {"triggers": {"runConfigurations": consumed}}}
         self._patch_status(trigger.dependent, patch)
-        self.release(trigger, holder)
 
     def release(self, trigger: Trigger, holder: str) -> None:
         annotation = CLAIM_PREFIX + trigger.claim_id
+        obj, _ = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
-            obj = self._require(trigger.dependent)
             current = _claim_value(obj, annotation)
             if current is None or current.get("holder") != holder:
                 return  # not ours (any more): nothing to release
-            if self._patch_annotation(trigger.dependent, obj, annotation, None):
+            if self._patch_annotations(trigger.dependent, obj, {annotation: None}):
                 return
+            obj = self._require(trigger.dependent)
         raise ClaimConflict(f"releasing {trigger.display_name!r}: the object kept changing under us")
 
     # -- latest runs -----------------------------------------------------------------
@@ -244,18 +264,38 @@ class KubernetesLedger:
         obj = self.source.get_object(key)
         if obj is None:
             raise RejectedByBackend(f"RunConfiguration {key} was deleted while being triggered")
+        self._remember(key, obj)
         return obj
 
-    def _patch_annotation(self, key: RcKey, obj: dict[str, Any], annotation: str, value: str | None) -> bool:
-        """Merge-patches one annotation guarded by resourceVersion; False when someone wrote first."""
+    def _known(self, key: RcKey) -> tuple[dict[str, Any], bool]:
+        """The last copy this ledger saw of `key` (False: a copy), else a fresh read (True)."""
+        with self._seen_lock:
+            obj = self._seen.get(key)
+        return (obj, False) if obj is not None else (self._require(key), True)
+
+    def _remember(self, key: RcKey, obj: Any) -> None:
+        if not isinstance(obj, dict) or not (obj.get("metadata") or {}).get("resourceVersion"):
+            return
+        with self._seen_lock:
+            self._seen.pop(key, None)
+            self._seen[key] = obj
+            while len(self._seen) > self.SEEN_LIMIT:
+                self._seen.pop(next(iter(self._seen)))
+
+    def _forget(self, key: RcKey) -> None:
+        with self._seen_lock:
+            self._seen.pop(key, None)
+
+    def _patch_annotations(self, key: RcKey, obj: dict[str, Any], changes: dict[str, str | None]) -> bool:
+        """Merge-patches annotations guarded by resourceVersion; False when someone wrote first."""
         body = {
             "metadata": {
                 "resourceVersion": obj["metadata"]["resourceVersion"],
-                "annotations": {annotation: value},
+                "annotations": changes,
             }
         }
         try:
-            call(
+            answer = call(
                 f"patch {key}",
                 lambda: self.api.patch_namespaced_custom_object(
                     self.source.group,
@@ -269,14 +309,20 @@ class KubernetesLedger:
             )
         except ApiException as exc:
             if exc.status == 409:
+                self._forget(key)
                 return False
+            self._forget(key)
             raise RejectedByBackend(f"patch {key}: HTTP {exc.status} {exc.reason}", exc.status) from exc
+        except KfpChainError:
+            self._forget(key)  # the write may or may not have happened: re-read next time
+            raise
+        self._remember(key, answer)
         return True
 
     def _patch_status(self, key: RcKey, patch: dict[str, Any]) -> None:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
-                call(
+                answer = call(
                     f"patch {key}/status",
                     lambda: self.api.patch_namespaced_custom_object_status(
                         self.source.group,
@@ -288,7 +334,11 @@ class KubernetesLedger:
                         _request_timeout=self.source.timeout,
                     ),
                 )
+                self._remember(key, answer)
                 return
+            except KfpChainError:
+                self._forget(key)
+                raise
             except ApiException as exc:
                 if exc.status == 409:  # an unconditional merge patch only conflicts transiently
                     continue
@@ -296,6 +346,32 @@ class KubernetesLedger:
                     f"patch {key}/status: HTTP {exc.status} {exc.reason}", exc.status
                 ) from exc
         raise ClaimConflict(f"patching {key}/status kept conflicting")
+
+
+def _done_claims(obj: dict[str, Any]) -> list[str]:
+    """Claim annotations whose trigger `status.triggers` already records as consumed (leftovers)."""
+    key = RcKey(
+        str((obj.get("metadata") or {}).get("namespace")), str((obj.get("metadata") or {}).get("name"))
+    )
+    done = []
+    for annotation in (obj.get("metadata") or {}).get("annotations") or {}:
+        if annotation.startswith(CLAIM_PREFIX):
+            trigger = _claimed_trigger(key, _claim_value(obj, annotation) or {})
+            if trigger is not None and _consumed(obj, trigger):
+                done.append(annotation)
+    return done
+
+
+def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
+    """The trigger a claim's value names (`upstream` and `runId`, joined by `+` for a fan-in)."""
+    upstreams, runs = str(claim.get("upstream", "")).split("+"), str(claim.get("runId", "")).split("+")
+    if len(upstreams) != len(runs):
+        return None
+    try:
+        pairs = [(RcKey.parse(u), r) for u, r in zip(upstreams, runs, strict=True)]
+    except ValueError:
+        return None
+    return Trigger.fan_in(dependent, pairs) if len(pairs) > 1 else Trigger(dependent, *pairs[0])
 
 
 def _consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
@@ -318,12 +394,13 @@ def _consumed_one(entries: dict[str, Any], dependent: RcKey, upstream: RcKey, ru
 
 
 def claims_in(obj: dict[str, Any]) -> list[ClaimInfo]:
-    """The claims an object carries in its annotations, live or expired, read without the API."""
+    """The claims an object carries on triggers not done yet, live or expired, read without the API."""
     metadata = obj.get("metadata") or {}
     key = RcKey(str(metadata.get("namespace") or "default"), str(metadata.get("name") or ""))
     found = []
+    done = set(_done_claims(obj))
     for annotation in sorted(metadata.get("annotations") or {}):
-        if not annotation.startswith(CLAIM_PREFIX):
+        if not annotation.startswith(CLAIM_PREFIX) or annotation in done:
             continue
         value = _claim_value(obj, annotation) or {}
         try:
