@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -90,6 +91,7 @@ class KfpLauncher:
         self._client: Any = None
         self._lock = threading.Lock()
         self.naming, self.namespace = naming, namespace
+        self.ids = IdCache()
 
     @property
     def client(self) -> Any:
@@ -127,15 +129,35 @@ class KfpLauncher:
         return finished if finished.tzinfo else finished.replace(tzinfo=UTC)
 
     def start_run(self, request: RunRequest) -> str:
+        """Creates the run with cached pipeline, version and experiment ids (see `IdCache`).
+
+        A create that KFP refuses with 400/404 may be a stale id (a pipeline deleted and uploaded
+        again, an experiment deleted): the ids are looked up afresh and the create is tried once more.
+        """
         name, version = pipeline_display_name(
             request.pipeline, request.runconfiguration.namespace, self.naming
         )
+        keys = [
+            ("pipeline", name),
+            ("version", name, version or ""),
+            ("experiment", request.experiment or "Default"),
+        ]
+        try:
+            return self._create(request, name, version, keys)
+        except (UnknownPipeline, RejectedByBackend) as exc:
+            if getattr(exc, "status", 404) not in (400, 404) or not self.ids.forget(keys):
+                raise  # nothing was cached: the refusal is KFP's answer to fresh ids
+            log.info("create refused with cached ids; looking them up again", extra={"error": str(exc)})
+            return self._create(request, name, version, keys)
+
+    def _create(
+        self, request: RunRequest, name: str, version: str | None, keys: list[tuple[str, ...]]
+    ) -> str:
         client = self.client
-        pipeline_id = _translate(f"find pipeline {name!r}", lambda: client.get_pipeline_id(name))
-        if pipeline_id is None:
-            raise UnknownPipeline(f"pipeline {name!r} does not exist in KFP (for {request.runconfiguration})")
-        version_id = self._version_id(pipeline_id, name, version)
-        experiment_id = self._experiment_id(request.experiment or "Default")
+        pipeline_id = self.ids.get(keys[0], lambda: self._pipeline_id(name, request))
+        version_id = self.ids.get(keys[1], lambda: self._version_id(pipeline_id, name, version))
+        experiment = request.experiment or "Default"
+        experiment_id = self.ids.get(keys[2], lambda: self._experiment_id(experiment))
 
         from kfp_server_api import V2beta1PipelineVersionReference, V2beta1Run, V2beta1RuntimeConfig
 
@@ -153,6 +175,13 @@ class KfpLauncher:
             carries_spec=True,
         )
         return str(run.run_id)
+
+    def _pipeline_id(self, name: str, request: RunRequest) -> str:
+        client = self.client
+        pipeline_id = _translate(f"find pipeline {name!r}", lambda: client.get_pipeline_id(name))
+        if pipeline_id is None:
+            raise UnknownPipeline(f"pipeline {name!r} does not exist in KFP (for {request.runconfiguration})")
+        return str(pipeline_id)
 
     def _experiment_id(self, name: str) -> str:
         """Get-or-create by name; two replicas creating it at once is not an error for the loser."""
@@ -208,6 +237,37 @@ class KfpLauncher:
             what = f"version {version!r}" if version else "any version"
             raise UnknownPipeline(f"pipeline {name!r} has no {what} in KFP")
         return str(versions[0].pipeline_version_id)
+
+
+class IdCache:
+    """KFP ids by name, for at most `ttl` seconds: what makes a started run cost two KFP calls.
+
+    Pipeline, version and experiment ids are looked up by display name on every create otherwise
+    (three to four calls). The bound on staleness is the ttl: a newly uploaded version becomes the
+    "latest" kfp-chain starts at most `ttl` seconds after its upload, and a pipeline deleted and
+    uploaded again is found by the retry that a refused create makes. Misses are not cached.
+    """
+
+    def __init__(self, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self._clock = ttl, clock
+        self._ids: dict[tuple[str, ...], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], lookup: Callable[[], str]) -> str:
+        now = self._clock()
+        with self._lock:
+            hit = self._ids.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        value = lookup()
+        with self._lock:
+            self._ids[key] = (now, value)
+        return value
+
+    def forget(self, keys: list[tuple[str, ...]]) -> bool:
+        """Drops these ids; False when none was cached (so a retry would ask KFP the same)."""
+        with self._lock:
+            return bool([self._ids.pop(key) for key in keys if key in self._ids])
 
 
 def _translate(what: str, work: Callable[[], T], carries_spec: bool = False) -> T:
