@@ -71,7 +71,6 @@ MAX_CACHE_SECONDS = 300.0  # how long a revoked (but unexpired) token may still 
 EXPIRY_MARGIN_SECONDS = 30.0  # stop trusting a cached answer this long before the token expires
 NO_EXPIRY_CACHE_SECONDS = 60.0  # a token whose payload names no `exp`
 NEGATIVE_CACHE_SECONDS = 10.0  # a token the API server refused
-REVIEW_TIMEOUT = (3.0, 5.0)  # connect, read: well inside the Trigger's delivery timeout
 
 # A JWS in compact serialisation: three base64url parts. Anything else is refused without a review.
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -100,7 +99,7 @@ class KubernetesTokenReviewer:
     to get an answer is `BackendUnavailable` (503), because it says nothing about the sender.
     """
 
-    def __init__(self, api_client: Any, timeout: tuple[float, float] = REVIEW_TIMEOUT) -> None:
+    def __init__(self, api_client: Any, timeout: tuple[float, float] = (5.0, 15.0)) -> None:
         from kubernetes import client as k8s
 
         self._api = k8s.AuthenticationV1Api(api_client)
@@ -311,7 +310,7 @@ def build_authenticator(settings: Settings, metrics: Metrics | None = None) -> A
             "KFP_CHAIN_AUTH=oidc needs KFP_CHAIN_OIDC_AUDIENCE and KFP_CHAIN_ALLOWED_SENDERS"
         )
     return Authenticator(
-        KubernetesTokenReviewer(kubernetes_api_client()),
+        KubernetesTokenReviewer(kubernetes_api_client(), settings.request_timeout),
         settings.oidc_audience,
         settings.allowed_senders,
         metrics=metrics,
