@@ -117,7 +117,11 @@ class KubernetesTokenReviewer:
             spec=k8s.V1TokenReviewSpec(token=token, audiences=[audience]),
         )
         try:
-            answer = self._api.create_token_review(body, _request_timeout=self._timeout)
+            # Unparsed: the answer echoes spec.token, and the client logs every parsed body at DEBUG.
+            response = self._api.create_token_review(
+                body, _request_timeout=self._timeout, _preload_content=False
+            )
+            answer = json.loads(response.data)
         except ApiException as exc:
             if exc.status in (401, 403):
                 log.error(
@@ -128,14 +132,26 @@ class KubernetesTokenReviewer:
             raise BackendUnavailable(f"TokenReview: HTTP {exc.status} {exc.reason}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendUnavailable(f"TokenReview: {type(exc).__name__}") from None
-        status = answer.status
-        user = status.user if status is not None else None
-        return Review(
-            authenticated=bool(status is not None and status.authenticated),
-            username=(user.username or None) if user is not None else None,
-            audiences=tuple(status.audiences or ()) if status is not None else (),
-            error=(status.error or None) if status is not None else None,
-        )
+        except ValueError:
+            raise BackendUnavailable("TokenReview: the answer is not JSON") from None
+        return _review(answer)
+
+
+def _review(answer: Any) -> Review:
+    """A TokenReview's status, read defensively: anything unexpected is simply not authenticated."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if not isinstance(status, dict):
+        return Review(False, error="TokenReview answer without a status")
+    user = status.get("user")
+    username = user.get("username") if isinstance(user, dict) else None
+    audiences = status.get("audiences")
+    error = status.get("error")
+    return Review(
+        authenticated=status.get("authenticated") is True,
+        username=username if isinstance(username, str) and username else None,
+        audiences=tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
+        error=error if isinstance(error, str) and error else None,
+    )
 
 
 class ReviewCache:
