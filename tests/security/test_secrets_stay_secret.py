@@ -44,7 +44,7 @@ def test_no_secret_leaves_the_function(chain, kfp, oidc_function, capsys, caplog
     assert send(signed(sender, run_id=second)) == 503  # KFP failing
     kfp.faults.clear()
     kfp.faults.add(method="POST", path=r"/runs$", status=401, times=None)
-    assert send(signed(sender, run_id=second)) == 200  # KFP refusing: skipped, acknowledged
+    assert send(signed(sender, run_id=second)) == 503  # KFP refusing our credentials: a deployment fault
     kfp.faults.clear()
     chain.faults.add(method="POST", path=r"tokenreviews$", status=500, times=1)
     assert send(signed(chain.tokens.issue(TRIGGER_SENDER, [AUDIENCE]), run_id=second)) == 503
