@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import (
     BackendUnavailable,
     ConfigurationError,
+    DeploymentFault,
     Forbidden,
     Refused,
     TemporaryError,
@@ -123,12 +124,15 @@ class KubernetesTokenReviewer:
             )
             answer = json.loads(response.data)
         except ApiException as exc:
-            if exc.status in (401, 403):
+            if exc.status in (401, 403):  # our credentials or RBAC: the deployment's fault, not the sender's
                 log.error(
                     "kfp-chain may not create TokenReviews: grant its ServiceAccount "
                     "'create tokenreviews' (infra/base/rbac.yaml)",
                     extra={"status": exc.status},
                 )
+                raise DeploymentFault(
+                    f"TokenReview: HTTP {exc.status} {exc.reason}", "kubernetes", int(exc.status)
+                ) from None
             raise BackendUnavailable(f"TokenReview: HTTP {exc.status} {exc.reason}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendUnavailable(f"TokenReview: {type(exc).__name__}") from None
@@ -299,6 +303,8 @@ def check_sender(
     except TemporaryError as exc:
         log.warning("could not verify the sender, the broker will retry: %s", exc)
         _count(authenticator.metrics, 503, None, started)
+        if isinstance(exc, DeploymentFault) and authenticator.metrics is not None:
+            authenticator.metrics.deployment_faults.labels(exc.backend).inc()
         return 503, {"error": exc.reason, "message": f"could not verify the sender: {exc}"}, {}
     except Exception as exc:  # a bug must still answer, and a 5xx keeps the event
         log.exception("unexpected error while verifying the sender")

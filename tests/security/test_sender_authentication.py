@@ -190,6 +190,7 @@ def test_without_the_right_to_create_token_reviews_every_event_is_503_and_logged
     assert status == 503
     assert kfp.runs() == []
     assert "may not create TokenReviews" in capsys.readouterr().out
+    assert metric(function, "kfp_chain_deployment_faults_total", backend="kubernetes") == 1
 
     chain.tokens.reviewers = {"system:serviceaccount:kfp-chain:kfp-chain"}  # the role is fixed
     assert post(function, signed(token))[0] == 200
