@@ -92,6 +92,18 @@ def test_a_token_for_another_audience_is_401(chain, kfp, oidc_function):
     assert token_reviews(chain) == 2
 
 
+def test_an_authenticator_that_ignores_audiences_does_not_let_a_foreign_token_in(chain, kfp, oidc_function):
+    """status.audiences must contain ours: an authenticator may answer without checking spec.audiences."""
+    function = oidc_function()
+    chain.tokens.audience_aware = False
+    token = chain.tokens.issue(TRIGGER_SENDER, [API_SERVER_AUDIENCE])  # e.g. a pod's own default token
+
+    status, body, _ = post(function, signed(token))
+
+    assert status == 401 and body["error"] == "wrong-audience"
+    assert kfp.runs() == []
+
+
 def test_an_authenticated_sender_that_is_not_listed_is_403(chain, kfp, oidc_function):
     function = oidc_function()
     token = chain.tokens.issue(STRANGER, [AUDIENCE])
