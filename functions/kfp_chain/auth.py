@@ -217,6 +217,9 @@ class Authenticator:
         token = bearer_token(headers)
         review = self._review(token)
         if not review.authenticated:
+            # The API server's reason (expired, wrong audience, bad signature) is for the operator's log,
+            # not for the sender; it never holds the token (see _review).
+            log.info("TokenReview did not authenticate the token", extra={"reviewError": review.error})
             raise Unauthenticated("the bearer token is not valid", reason="invalid-token")
         if self.audience not in review.audiences:
             raise Unauthenticated(
