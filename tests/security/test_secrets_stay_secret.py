@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from kfp_chain.auth import Authenticator, Review, check_sender
+from kfp_chain.logs import configure_logging
+
 from tests.conftest import binary_event, event_data
 
 from .conftest import AUDIENCE, STRANGER, TRIGGER_SENDER, post, signed
@@ -68,3 +71,23 @@ def test_no_secret_leaves_the_function(chain, kfp, oidc_function, capsys, caplog
         for where, text in said.items():
             assert secret not in text, f"a secret appears in {where}"
             assert secret.split(".")[-1] not in text, f"a token's signature appears in {where}"
+
+
+class EchoingAuthenticator:
+    """An API server whose authenticator (a webhook, say) quotes the token back in its error."""
+
+    def review(self, token: str, audience: str) -> Review:
+        return Review(False, error=f"webhook: unknown token {token!r}")
+
+
+def test_a_token_quoted_back_by_the_authenticator_is_not_logged(capsys):
+    configure_logging("DEBUG", "json")
+    authenticator = Authenticator(EchoingAuthenticator(), AUDIENCE, (TRIGGER_SENDER,))
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZQ"
+
+    refused = check_sender(authenticator, {"Authorization": f"Bearer {token}"})
+
+    assert refused is not None and refused[0] == 401
+    logged = capsys.readouterr().out
+    assert "TokenReview did not authenticate" in logged
+    assert token not in logged and token not in repr(refused)
