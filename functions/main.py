@@ -28,6 +28,7 @@ from kfp_chain.app import (
     respond,
     respond_dead_letter,
 )
+from kfp_chain.auth import check_sender
 from kfp_chain.metrics import CONTENT_TYPE_LATEST
 from kfp_chain.settings import Settings
 
@@ -75,8 +76,8 @@ def get_reconcile_app() -> App:
         return _reconcile
 
 
-def _json(status: int, body: object) -> flask.Response:
-    return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json")
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> flask.Response:
+    return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
 # At start-up, so that a bad setting stops the server with its message rather than failing events.
@@ -97,6 +98,8 @@ def on_run_completion(request: flask.Request) -> flask.Response:
         return _json(404, {"error": "not-found"})
     if request.method != "POST":
         return _json(405, {"error": "method-not-allowed"})
+    if (refused := check_sender(app.senders, dict(request.headers))) is not None:
+        return _json(*refused)
     status, body = respond(app, dict(request.headers), request.get_data(cache=False))
     return _json(status, body)
 
@@ -107,9 +110,10 @@ def on_dead_letter(request: flask.Request) -> flask.Response:
         return _json(200, {"ok": True})
     if request.method != "POST":
         return _json(405, {"error": "method-not-allowed"})
-    status, body = respond_dead_letter(
-        get_dead_letter_app(), dict(request.headers), request.get_data(cache=False)
-    )
+    dead_letter = get_dead_letter_app()
+    if (refused := check_sender(dead_letter.senders, dict(request.headers))) is not None:
+        return _json(*refused)
+    status, body = respond_dead_letter(dead_letter, dict(request.headers), request.get_data(cache=False))
     return _json(status, body)
 
 
@@ -123,5 +127,7 @@ def on_reconcile(request: flask.Request) -> flask.Response:
         return _json(200, {"ok": True})
     if request.method != "POST":
         return _json(405, {"error": "method-not-allowed"})
+    if (refused := check_sender(app.senders, dict(request.headers))) is not None:
+        return _json(*refused)
     status, body = reconcile_pass(app)
     return _json(status, body)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from .auth import Authenticator, build_authenticator
 from .chain import Chain, ChainOptions, Observer, Report
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
 from .delivery import CLOCK_SKEW_SECONDS
 from .dependents import DependentsIndex
-from .errors import ConfigurationError, DeploymentFault, InvalidEvent, TemporaryError
+from .errors import ConfigurationError, DeploymentFault, InvalidEvent, Refused, TemporaryError
 from .index_list import ListIndex
 from .intake import RunCompletion, parse_request
 from .logs import configure_logging
@@ -29,6 +30,7 @@ from .ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
 from .runconfiguration import RcKey
 from .settings import Settings
 from .tracing import TracingObserver, event_span
+from .upstream import UpstreamCheck
 
 __all__ = [
     "App",
@@ -51,6 +53,8 @@ class App:
     source: RunConfigurationSource
     closers: list[Callable[[], None]] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)
+    senders: Authenticator | None = None  # KFP_CHAIN_AUTH=oidc: who may POST (auth.py)
+    upstream: UpstreamCheck | None = None  # KFP_CHAIN_VERIFY_UPSTREAM=true (upstream.py)
 
     @property
     def index(self) -> IndexProvider:
@@ -97,14 +101,18 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         index = ListIndex(source)
     metrics = Metrics()
     reporters: list[Observer] = [LogObserver(), MetricsObserver(metrics), TracingObserver()]
+    write_event: EventWriter | None = None
     if settings.from_kubernetes:
         from .kube_events import KubernetesEventObserver
 
         known_uid = _uid_lookup(index) if settings.index_mode == "watch" else (lambda key: None)
-        reporters.append(
-            KubernetesEventObserver(api_client, settings.api_version, settings.holder, known_uid=known_uid)
+        kube_events = KubernetesEventObserver(
+            api_client, settings.api_version, settings.holder, known_uid=known_uid
         )
+        reporters.append(kube_events)
+        write_event = kube_events.write
     launcher = build_launcher(settings, closers)
+    upstream = _upstream_check(settings, launcher, write_event)
     options = ChainOptions(
         holder=settings.holder,
         default_experiment=settings.default_experiment,
@@ -119,7 +127,19 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     chain = Chain(
         measured, ledger, launcher, options, observers=[*reporters, *(observers or [])], fresh=source.get
     )
-    return App(settings, chain, source, closers, metrics)
+    return App(settings, chain, source, closers, metrics, build_authenticator(settings, metrics), upstream)
+
+
+def _upstream_check(
+    settings: Settings, launcher: Launcher, write_event: EventWriter | None
+) -> UpstreamCheck | None:
+    if not settings.verify_upstream:
+        return None
+    from .kfp_launcher import KfpLauncher
+
+    if not isinstance(launcher, KfpLauncher):  # settings require KFP_HOST; this keeps mypy honest
+        raise ConfigurationError("KFP_CHAIN_VERIFY_UPSTREAM=true needs KFP_HOST")
+    return UpstreamCheck(launcher, write_event)
 
 
 def _uid_lookup(index: IndexProvider) -> Callable[[RcKey], str | None]:
@@ -179,7 +199,12 @@ def respond(app: App, headers: Mapping[str, str], body: bytes) -> tuple[int, dic
 
 def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
     try:
+        if app.upstream is not None:
+            app.upstream.verify(event)
         report = app.chain.handle(event)
+    except Refused as exc:
+        app.metrics.refused.labels(str(exc.status), exc.reason).inc()
+        return exc.status, exc.as_body()
     except TemporaryError as exc:
         log.warning(
             "temporary fault, broker will retry: %s", exc, extra={"emitter": str(event.run_configuration)}
@@ -246,17 +271,19 @@ def configure(settings: Settings) -> None:
 class DeadLetterApp:
     settings: Settings
     write_event: EventWriter | None
+    senders: Authenticator | None = None  # the same sender authentication as the trigger function
 
 
 def build_dead_letter_app(settings: Settings) -> DeadLetterApp:
     """Events go to the cluster when RunConfigurations live there; otherwise the log is the record."""
+    senders = build_authenticator(settings, Metrics())
     if not settings.from_kubernetes:
-        return DeadLetterApp(settings, None)
+        return DeadLetterApp(settings, None, senders)
     from .kube_events import KubernetesEventObserver
     from .kubernetes_store import kubernetes_api_client
 
     writer = KubernetesEventObserver(kubernetes_api_client(), settings.api_version, settings.holder)
-    return DeadLetterApp(settings, writer.write)
+    return DeadLetterApp(settings, writer.write, senders)
 
 
 def respond_dead_letter(

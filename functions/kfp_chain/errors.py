@@ -6,12 +6,17 @@ The tree, and the HTTP answer each maps to at the function boundary:
     ├── InvalidEvent (400)             the request is not a run-completion event we can use;
     │                                  redelivering the same bytes can never help
     ├── ConfigurationError             settings that make start-up impossible
+    ├── Refused                        the sender may not ask this; never retried into success
+    │   ├── Unauthenticated (401)      no valid token for this function's audience
+    │   └── Forbidden (403)            a valid sender that is not allowed
+    │       └── UpstreamUnverified     KFP does not confirm the upstream run succeeded
     ├── TemporaryError (503)           a fault that may pass: retry later
     │   ├── BackendUnavailable         Kubernetes / KFP unreachable, timed out or 5xx
     │   ├── ClaimConflict              optimistic-concurrency writes that did not settle
     │   ├── TriggerInProgress          another replica holds the claim and its run is not there yet
-    │   └── DeploymentFault            KFP or Kubernetes refused *us* (401/403, a 422 on our write):
-    │                                  an expired token or a missing RBAC verb, never the event's fault
+    │   ├── DeploymentFault            KFP or Kubernetes refused *us* (401/403, a 422 on our write):
+    │   │                              an expired token or a missing RBAC verb, never the event's fault
+    │   └── UpstreamNotFinished        KFP does not report the upstream run finished yet
     └── PermanentError                 one dependent cannot be triggered, whatever we retry:
         ├── UnresolvableParameter      a required artifact is missing
         ├── UnknownPipeline            the pipeline or version does not exist in KFP
@@ -40,16 +45,21 @@ __all__ = [
     "ConfigurationError",
     "CycleRefused",
     "DeploymentFault",
+    "Forbidden",
     "InputTooOld",
     "InvalidEvent",
     "InvalidPolicy",
     "KfpChainError",
     "PermanentError",
+    "Refused",
     "RejectedByBackend",
     "TemporaryError",
     "TriggerInProgress",
+    "Unauthenticated",
     "UnknownPipeline",
     "UnresolvableParameter",
+    "UpstreamNotFinished",
+    "UpstreamUnverified",
 ]
 
 
@@ -82,6 +92,44 @@ class ConfigurationError(KfpChainError):
     reason = "configuration"
 
 
+class Refused(KfpChainError):
+    """The request is well-formed but its sender may not make it: 401/403, counted, never a run.
+
+    The message is safe to log and to answer: it never holds the credential it judged.
+    """
+
+    reason = "refused"
+    status = 403
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+    def as_body(self) -> dict[str, str]:
+        return {"error": self.reason, "message": str(self)}
+
+
+class Unauthenticated(Refused):
+    """No token, a token the API server does not authenticate, or one issued for another audience."""
+
+    reason = "unauthenticated"
+    status = 401
+
+
+class Forbidden(Refused):
+    """An authenticated sender that KFP_CHAIN_ALLOWED_SENDERS does not list."""
+
+    reason = "forbidden"
+    status = 403
+
+
+class UpstreamUnverified(Forbidden):
+    """KFP does not know the upstream run, or knows it as not succeeded: the event is not believed."""
+
+    reason = "upstream-unverified"
+
+
 class TemporaryError(KfpChainError):
     """A fault that may pass; the event is answered 5xx so the broker redelivers it."""
 
@@ -109,6 +157,12 @@ class DeploymentFault(TemporaryError):
         super().__init__(message)
         self.backend = backend
         self.status = status
+
+
+class UpstreamNotFinished(TemporaryError):
+    """KFP still reports the upstream run as not finished: its bookkeeping may lag the event."""
+
+    reason = "upstream-not-finished"
 
 
 class PermanentError(KfpChainError):

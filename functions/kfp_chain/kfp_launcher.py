@@ -128,6 +128,23 @@ class KfpLauncher:
             return None
         return finished if finished.tzinfo else finished.replace(tzinfo=UTC)
 
+    def run_state(self, run_id: str) -> str | None:
+        """KFP's state of run `run_id` (e.g. "SUCCEEDED"), or None when KFP has no such run.
+
+        For upstream verification (upstream.py). 404 and 400 (not a run id KFP accepts) mean no such
+        run; KFP refusing our own credentials (401/403) says nothing about the run: temporary.
+        """
+        try:
+            run = _translate(f"get run {run_id!r}", lambda: self.client.get_run(run_id))
+        except UnknownPipeline:  # _translate's name for any 404
+            return None
+        except RejectedByBackend as exc:
+            if exc.status == 400:
+                return None
+            raise BackendUnavailable(f"KFP refused to show run {run_id!r}: {exc}") from exc
+        state = getattr(run, "state", None)
+        return str(state) if state else "RUNTIME_STATE_UNSPECIFIED"
+
     def start_run(self, request: RunRequest) -> str:
         """Creates the run with cached pipeline, version and experiment ids (see `IdCache`).
 

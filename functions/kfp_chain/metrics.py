@@ -131,6 +131,22 @@ class Metrics:
             "list; always 0 in list mode, which reads the source on every event).",
             registry=r,
         )
+        # Sender authentication and upstream verification (auth.py, upstream.py). Labelled by code and
+        # reason only: never by token, sender or run id.
+        self.refused = Counter(
+            "kfp_chain_requests_refused",
+            "Requests refused before any run could start: 401 (no valid token for this audience), 403 (a "
+            "sender not allowed, or an upstream run KFP does not confirm), by code and reason.",
+            ["code", "reason"],
+            registry=r,
+        )
+        self.token_reviews = Counter(
+            "kfp_chain_token_reviews",
+            "Kubernetes TokenReviews sent, by result (authenticated, unauthenticated, error); cached "
+            "answers are not counted here.",
+            ["result"],
+            registry=r,
+        )
 
     # -- the HTTP boundary ------------------------------------------------------------------
     def observe_request(self, event_status: str | None, http_status: int, seconds: float) -> None:

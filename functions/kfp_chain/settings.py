@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,6 +49,10 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "KFP_CHAIN_LOCAL_DIR",
     "KFP_CHAIN_PIPELINES_DIR",
     "KFP_CHAIN_EVENT_SINK",
+    "KFP_CHAIN_AUTH",
+    "KFP_CHAIN_OIDC_AUDIENCE",
+    "KFP_CHAIN_ALLOWED_SENDERS",
+    "KFP_CHAIN_VERIFY_UPSTREAM",
     "KUBECONFIG",
     "PORT",
     "LOG_LEVEL",
@@ -61,6 +65,7 @@ INITIAL_TRIGGERS = ("run", "skip")
 # The shipped Knative Trigger's delivery spec (infra/components/knative-broker/trigger.yaml); a test
 # keeps these, the Trigger and the Service's env in step.
 SHIPPED_DELIVERY = DeliveryPolicy(retry=6, backoff_policy="exponential", backoff_delay=1.0, timeout=30.0)
+AUTH_MODES = ("none", "oidc")
 CONNECT_TIMEOUT_SECONDS = 5.0
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -69,7 +74,7 @@ IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 class Settings:
     runconfigurations: str  # "kubernetes" or a folder path
     kfp_host: str | None = None
-    kfp_token: str | None = None
+    kfp_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     kfp_token_file: str | None = None
     kfp_namespace: str | None = None
     api_version: str = "pipelines.kubeflow.org/v1beta1"
@@ -93,6 +98,10 @@ class Settings:
     port: int = 8080
     log_level: str = "INFO"
     log_format: str = "json"
+    auth: str = "none"  # "oidc": every POST needs a sender token (auth.py)
+    oidc_audience: str | None = None
+    allowed_senders: tuple[str, ...] = ()
+    verify_upstream: bool = False
 
     @property
     def from_kubernetes(self) -> bool:
@@ -160,6 +169,12 @@ class Settings:
             )
         local_dir = Path(get("KFP_CHAIN_LOCAL_DIR") or ".local/kfp-chain")
         port = _number(get, "PORT", 8080, int)
+        auth, audience, senders = _auth(get)
+        verify_upstream = _flag(get, "KFP_CHAIN_VERIFY_UPSTREAM", False)
+        if verify_upstream and not get("KFP_HOST"):
+            raise ConfigurationError(
+                "KFP_CHAIN_VERIFY_UPSTREAM=true needs KFP_HOST: upstream runs are confirmed with the KFP API"
+            )
         return cls(
             runconfigurations=source,
             kfp_host=get("KFP_HOST"),
@@ -189,6 +204,10 @@ class Settings:
             port=port,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             log_format=get("LOG_FORMAT") or "json",
+            auth=auth,
+            oidc_audience=audience,
+            allowed_senders=senders,
+            verify_upstream=verify_upstream,
         )
 
 
@@ -204,6 +223,27 @@ def _delivery(get: Getter) -> DeliveryPolicy:
         return DeliveryPolicy.from_spec(spec)
     except ValueError as exc:
         raise ConfigurationError(f"KFP_CHAIN_DELIVERY_*: {exc}") from exc
+
+
+def _auth(get: Getter) -> tuple[str, str | None, tuple[str, ...]]:
+    """KFP_CHAIN_AUTH and what it needs; `oidc` without an audience or a sender would let nobody in."""
+    mode = (get("KFP_CHAIN_AUTH") or "none").lower()
+    if mode not in AUTH_MODES:
+        raise ConfigurationError(f"KFP_CHAIN_AUTH={mode!r} must be one of {', '.join(AUTH_MODES)}")
+    audience = get("KFP_CHAIN_OIDC_AUDIENCE")
+    senders = tuple(s.strip() for s in (get("KFP_CHAIN_ALLOWED_SENDERS") or "").split(",") if s.strip())
+    if mode == "oidc" and (audience is None or not senders):
+        missing = [
+            name
+            for name, value in (("KFP_CHAIN_OIDC_AUDIENCE", audience), ("KFP_CHAIN_ALLOWED_SENDERS", senders))
+            if not value
+        ]
+        raise ConfigurationError(
+            f"KFP_CHAIN_AUTH=oidc needs {' and '.join(missing)}: the token audience this function accepts "
+            "and the comma-separated usernames allowed to send, e.g. "
+            "system:serviceaccount:kfp-chain:kfp-chain-run-completion-oidc-eventing.knative.dev-trigger"
+        )
+    return mode, audience, senders
 
 
 def _flag(get: Getter, name: str, default: bool) -> bool:

@@ -36,6 +36,9 @@ cluster; the fake answers the way kube-apiserver (with the apiextensions server 
   `allowWatchBookmarks` -> BOOKMARK every `bookmark_interval` seconds; `sendInitialEvents` ends the
   initial ADDED burst with the `k8s.io/initial-events-end` bookmark; `timeoutSeconds` ends the stream
   cleanly. With a label selector an object leaving it is DELETED, entering it is ADDED.
+- `authentication.k8s.io/v1` TokenReview, decided by a table of tokens the test registers
+  (`fake.tokens.issue(...)`; see the section at the end), with 401/403 for callers without rights
+  when the test sets `fake.tokens.callers`.
 - core/v1 Events and events.k8s.io/v1 Events (stored as given, no schema beyond the namespace rule), `/version`, `/api`, `/apis`,
   `/api/v1`, `/apis/{group}/{version}` discovery.
 - Finalizers: DELETE of an object with finalizers sets `deletionTimestamp`; removing the last finalizer
@@ -59,7 +62,7 @@ Speed (2 shared cores): `seed()` ~60 us per object (~100 us validated, `put()` a
 100,000 objects take ~7 s; listing them through `CustomObjectsApi` with `limit=500` takes ~3.5 s, about
 a quarter of it in this server (JSON encoding), the rest in HTTP and the client.
 
-Not modelled: authentication/authorization, namespaces as objects (any namespace exists), server-side
+Not modelled: authentication/authorization (except who may create TokenReviews), namespaces as objects (any namespace exists), server-side
 apply, field managers, `resourceVersionMatch` on lists (lists always answer from the latest state),
 cluster-scoped CRDs, admission webhooks, CEL validation rules, defaulting.
 """
@@ -87,7 +90,7 @@ import yaml
 
 from tests.fakes.server import DropConnection, FakeServer, Request, Response
 
-__all__ = ["DEFAULT_CRD_DIR", "FakeKubernetes", "ResourceType"]
+__all__ = ["API_SERVER_AUDIENCE", "DEFAULT_CRD_DIR", "FakeKubernetes", "ResourceType", "TokenTable"]
 
 DEFAULT_CRD_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "crds"
 
@@ -827,6 +830,8 @@ def _body_sans(obj: dict[str, Any], *keys: str) -> dict[str, Any]:
 class FakeKubernetes(FakeServer):
     """kube-apiserver for the resources of the given CRDs plus Events; see the module docstring."""
 
+    tokens: TokenTable  # what TokenReview answers (set up by _serve_token_reviews)
+
     def __init__(
         self,
         crd_paths: list[Path] | None = None,
@@ -846,6 +851,7 @@ class FakeKubernetes(FakeServer):
         self._closing = False
         self.bookmarks_sent: list[int] = []  # resourceVersion of each periodic BOOKMARK, in order
         self._register_routes()
+        _serve_token_reviews(self)  # authentication.k8s.io/v1 tokenreviews: see the end of this module
 
     # -- test-side API -------------------------------------------------------------------------------
     def api_client(self) -> kubernetes.client.ApiClient:
@@ -1658,3 +1664,153 @@ class FakeKubernetes(FakeServer):
         """The stored object as the URL's version; stored objects are never mutated, so shallow is safe."""
         out = {**obj, "apiVersion": rt.api_version(version), "kind": rt.kind}
         return _clone(out) if deep else out
+
+
+# -- authentication.k8s.io/v1 TokenReview --------------------------------------------------------------
+# Kept apart from the resource machinery above: TokenReview is a create-only virtual resource that stores
+# nothing. The fake decides by a table of tokens the test registers (user, audiences, expiry), not by
+# signatures, and answers like kube-apiserver: 201 with the request's spec echoed back (token included)
+# and `status.authenticated`, `status.user`, `status.audiences` (the intersection of the token's and the
+# requested audiences; the server's own audiences when none are requested), or `status.error` when it
+# does not authenticate. Auth of the caller is modelled only for this endpoint and only when the test
+# asks: with `tokens.callers` set, an unknown caller token gets 401 and a known caller whose username is
+# not in `tokens.reviewers` gets 403, as RBAC would answer without `create tokenreviews`.
+
+API_SERVER_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+TOKEN_REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    username: str
+    audiences: tuple[str, ...]
+    expires_at: float | None  # epoch seconds; None = never (a legacy Secret token)
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+
+class TokenTable:
+    """The tokens the fake API server knows, and who may ask it about them."""
+
+    def __init__(self, api_audiences: tuple[str, ...] = (API_SERVER_AUDIENCE,)) -> None:
+        self.api_audiences = api_audiences
+        self.callers: dict[str, str] | None = None  # caller bearer token -> username; None: no caller auth
+        self.reviewers: set[str] = set()  # usernames RBAC lets create tokenreviews
+        # False plays an authenticator that does not support audiences (e.g. some webhooks): it
+        # authenticates whatever the audience and leaves status.audiences out, as the API allows.
+        self.audience_aware = True
+        self._tokens: dict[str, TokenEntry] = {}
+        self._lock = threading.Lock()
+
+    def register(
+        self,
+        token: str,
+        username: str,
+        audiences: Iterable[str] = (API_SERVER_AUDIENCE,),
+        expires_at: float | None = None,
+        groups: Iterable[str] = (),
+    ) -> str:
+        entry = TokenEntry(username, tuple(audiences), expires_at, tuple(groups), str(uuid.uuid4()))
+        with self._lock:
+            self._tokens[token] = entry
+        return token
+
+    def issue(
+        self,
+        username: str,
+        audiences: Iterable[str] = (API_SERVER_AUDIENCE,),
+        expires_in: float | None = 3600.0,
+        groups: Iterable[str] = (),
+    ) -> str:
+        """A JWT-shaped token (the payload carries `aud`, `sub`, `exp` as a real one does), registered."""
+        audiences = tuple(audiences)
+        now = time.time()
+        expires_at = None if expires_in is None else now + expires_in
+        claims: dict[str, Any] = {"aud": list(audiences), "sub": username, "iat": int(now),
+                                  "iss": API_SERVER_AUDIENCE}  # fmt: skip
+        if expires_at is not None:
+            claims["exp"] = int(expires_at)
+
+        def part(value: Any) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+        signature = base64.urlsafe_b64encode(uuid.uuid4().bytes * 8).rstrip(b"=").decode()
+        token = f"{part({'alg': 'RS256', 'kid': 'fake'})}.{part(claims)}.{signature}"
+        return self.register(token, username, audiences, expires_at, groups)
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            self._tokens.pop(token, None)
+
+    def authorize(self, request: Request) -> None:
+        """401/403 for a caller without rights, when the test models callers at all."""
+        if self.callers is None:
+            return
+        header = request.headers.get("authorization", "")
+        caller = self.callers.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        if caller is None:
+            raise _ApiError(401, "Unauthorized", "Unauthorized")
+        if caller not in self.reviewers:
+            raise _ApiError(
+                403,
+                "Forbidden",
+                f'tokenreviews.authentication.k8s.io is forbidden: User "{caller}" cannot create resource '
+                '"tokenreviews" in API group "authentication.k8s.io" at the cluster scope',
+                {"group": "authentication.k8s.io", "kind": "tokenreviews"},
+            )
+
+    def status(self, token: str, requested: list[str]) -> dict[str, Any]:
+        with self._lock:
+            entry = self._tokens.get(token)
+        wanted = tuple(requested) or self.api_audiences
+        if entry is None:
+            return {
+                "user": {},
+                "error": "[invalid bearer token, square/go-jose: error in cryptographic primitive]",
+            }
+        if entry.expires_at is not None and entry.expires_at <= time.time():
+            return {"user": {}, "error": "[invalid bearer token, service account token has expired]"}
+        common = [a for a in wanted if a in entry.audiences]
+        if not self.audience_aware:
+            return {"authenticated": True, "user": {"username": entry.username, "uid": entry.uid}}
+        if not common:
+            return {
+                "user": {},
+                "error": f"[invalid bearer token, token audiences {list(entry.audiences)} is invalid for the "
+                f"target audiences {list(wanted)}]",
+            }
+        user: dict[str, Any] = {"username": entry.username, "uid": entry.uid}
+        if entry.groups:
+            user["groups"] = list(entry.groups)
+        status: dict[str, Any] = {"authenticated": True, "user": user}
+        if requested:  # the server answers audiences only when they were asked for
+            status["audiences"] = common
+        return status
+
+
+def _token_review_handler(fake: FakeKubernetes) -> Any:
+    def handle(request: Request) -> Response:
+        fake.tokens.authorize(request)
+        body = fake._body(request)
+        if not isinstance(body, dict) or body.get("kind", "TokenReview") != "TokenReview":
+            raise _ApiError(400, "BadRequest", "the body of the request was not a TokenReview")
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        token = spec.get("token")
+        if not isinstance(token, str) or not token:
+            raise _ApiError(400, "BadRequest", "token is required for TokenReview in authentication")
+        audiences = spec.get("audiences") or []
+        answer = {
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": fake.tokens.status(token, [str(a) for a in audiences]),
+        }
+        return Response(201, answer)
+
+    return handle
+
+
+def _serve_token_reviews(fake: FakeKubernetes) -> None:
+    fake.tokens = TokenTable()
+    fake.route("POST", TOKEN_REVIEW_PATH, fake._guard(_token_review_handler(fake)))

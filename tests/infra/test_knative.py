@@ -27,7 +27,8 @@ ENTRY_POINTS = {
     "kfp-chain-reconcile": "on_reconcile",
 }
 # What only the reconcile Service sets differently from the trigger Service.
-RECONCILE_OWN = {"FUNCTION_TARGET", "THREADS"}
+# KFP_CHAIN_OIDC_AUDIENCE: each Service accepts tokens for its own audience only (docs/security.md).
+RECONCILE_OWN = {"FUNCTION_TARGET", "THREADS", "KFP_CHAIN_OIDC_AUDIENCE"}
 ISO_SECONDS = re.compile(r"^PT(\d+)S$")
 
 

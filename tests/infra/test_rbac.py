@@ -31,11 +31,13 @@ CALLS: dict[str, set[Permission]] = {
     "patch_namespaced_custom_object_status": {(GROUP, STATUS, "patch")},
     "replace_namespaced_custom_object_status": {(GROUP, STATUS, "update")},
     "create_namespaced_event": {("", "events", "create")},
+    "create_token_review": {("authentication.k8s.io", "tokenreviews", "create")},
 }
 # Anything shaped like a kubernetes client method (verb_[namespaced_|cluster_]thing).
 KUBERNETES_METHOD = re.compile(
     r"^(create|delete|get|list|patch|replace|read|watch|connect)_(namespaced_|cluster_)?\w*"
-    r"(custom_object|event|pod|secret|config_map|service|namespace|lease|deployment)\w*$"
+    r"(custom_object|event|pod|secret|config_map|service|namespace|lease|deployment|token_review|"
+    r"subject_access_review|token)\w*$"
 )
 
 
@@ -78,12 +80,14 @@ def test_the_scanner_sees_calls_and_function_references() -> None:
         "api.patch_namespaced_custom_object(g, v, ns, p, n, body)\n"
         "watch.stream(api.list_cluster_custom_object, g, v, p)\n"
         "core.create_namespaced_event(ns, body)\n"
+        "auth.create_token_review(body, _preload_content=False)\n"
         "settings.get('x'); cache.list_items()\n"
     )
     assert kubernetes_calls(source) == {
         "patch_namespaced_custom_object",
         "list_cluster_custom_object",
         "create_namespaced_event",
+        "create_token_review",
     }
 
 
@@ -93,11 +97,13 @@ def test_an_unmapped_kubernetes_call_fails_loudly() -> None:
 
 
 def test_the_table_only_grants_within_the_role_this_project_allows() -> None:
-    """The lead's decision: runconfigurations get/list/watch/patch, status get/patch/update, events create."""
+    """The lead's decision: runconfigurations get/list/watch/patch, status get/patch/update, events create;
+    issue 15 adds exactly tokenreviews create (sender authentication, functions/kfp_chain/auth.py)."""
     allowed = {
         *[(GROUP, RC, v) for v in ("get", "list", "watch", "patch")],
         *[(GROUP, STATUS, v) for v in ("get", "patch", "update")],
         ("", "events", "create"),
+        ("authentication.k8s.io", "tokenreviews", "create"),
     }
     assert set().union(*CALLS.values()) == allowed
 

@@ -18,7 +18,14 @@ from .manifests import INFRA, OVERLAYS, all_yaml_files, build, find, load_yaml
 # Oldest Kubernetes minor still commonly run with current Knative (1.16+ needs 1.30+); the schemas ship
 # inside kubernetes-validate, so this works offline.
 KUBERNETES_VERSION = "1.30"
-CORE_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap"}
+CORE_KINDS = {
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "NetworkPolicy",
+}
 
 
 def test_the_pinned_kubernetes_version_is_one_kubernetes_validate_ships() -> None:

@@ -1,0 +1,342 @@
+"""Sender authentication: only the senders an operator allows may start pipelines.
+
+Where it sits: at the HTTP boundary of both functions, before intake reads the body
+(`functions/main.py` calls `check_sender` once per POST). Off unless `KFP_CHAIN_AUTH=oidc`, so a
+laptop setup keeps working. `GET /healthz`, `/readyz` and `/metrics` never reach it.
+
+With it on, a POST must carry `Authorization: Bearer <token>`: the OIDC token Knative Eventing sends
+for a Trigger's subscriber (feature flag `authentication-oidc`), or a service-account token the Argo
+Events Sensor sends. The token is verified by the API server itself with a `TokenReview` whose
+`spec.audiences` is `KFP_CHAIN_OIDC_AUDIENCE` (no JWT library, no key handling here):
+
+- no token, a malformed one, one the API server does not authenticate (garbage, expired, revoked),
+  or one whose `status.audiences` does not include ours            -> 401 `Unauthenticated`
+- authenticated, but `status.user.username` is not in `KFP_CHAIN_ALLOWED_SENDERS` -> 403 `Forbidden`
+- the TokenReview itself failed (API server 5xx, timeout, unreachable, or our own ServiceAccount may
+  not create TokenReviews)                                          -> 503: a genuine event must be
+  redelivered, never dead-lettered as if its sender were wrong.
+
+Answers are cached by the token's SHA-256 (never the token itself) so that a burst of events is one
+TokenReview: an authenticated one until shortly before the token's `exp` (read from the JWT payload
+without trusting it for anything else; capped so that a revoked token is refused again within
+`MAX_CACHE_SECONDS`), an unauthenticated one briefly, so a replayed bad token cannot make every
+request a TokenReview. The cache holds at most `MAX_CACHE_ENTRIES` answers (least recently used go).
+
+Refusals are logged and counted (`kfp_chain_requests_refused_total{code,reason}`) without the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    DeploymentFault,
+    Forbidden,
+    Refused,
+    TemporaryError,
+    Unauthenticated,
+)
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .settings import Settings
+
+__all__ = [
+    "Authenticator",
+    "KubernetesTokenReviewer",
+    "Review",
+    "ReviewCache",
+    "TokenReviewer",
+    "build_authenticator",
+    "check_sender",
+]
+
+log = logging.getLogger("kfp_chain.auth")
+
+MAX_TOKEN_CHARS = 16384
+MAX_CACHE_ENTRIES = 4096
+MAX_CACHE_SECONDS = 300.0  # how long a revoked (but unexpired) token may still be accepted
+EXPIRY_MARGIN_SECONDS = 30.0  # stop trusting a cached answer this long before the token expires
+NO_EXPIRY_CACHE_SECONDS = 60.0  # a token whose payload names no `exp`
+NEGATIVE_CACHE_SECONDS = 10.0  # a token the API server refused
+
+# A JWS in compact serialisation: three base64url parts. Anything else is refused without a review.
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the API server said about one token, as far as this module uses it."""
+
+    authenticated: bool
+    username: str | None = None
+    audiences: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class TokenReviewer(Protocol):
+    """Asks someone who can tell (the API server) whether a token is valid for `audience`."""
+
+    def review(self, token: str, audience: str) -> Review: ...
+
+
+class KubernetesTokenReviewer:
+    """`authentication.k8s.io/v1` TokenReview through the `kubernetes` client (RBAC: tokenreviews create).
+
+    The one place this module calls Kubernetes, and so where its errors are translated: any failure
+    to get an answer is `BackendUnavailable` (503), because it says nothing about the sender.
+    """
+
+    def __init__(self, api_client: Any, timeout: tuple[float, float] = (5.0, 15.0)) -> None:
+        from kubernetes import client as k8s
+
+        self._api = k8s.AuthenticationV1Api(api_client)
+        self._k8s = k8s
+        self._timeout = timeout
+
+    def review(self, token: str, audience: str) -> Review:
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        k8s = self._k8s
+        body = k8s.V1TokenReview(
+            api_version="authentication.k8s.io/v1",
+            kind="TokenReview",
+            spec=k8s.V1TokenReviewSpec(token=token, audiences=[audience]),
+        )
+        try:
+            # Unparsed: the answer echoes spec.token, and the client logs every parsed body at DEBUG.
+            response = self._api.create_token_review(
+                body, _request_timeout=self._timeout, _preload_content=False
+            )
+            answer = json.loads(response.data)
+        except ApiException as exc:
+            if exc.status in (401, 403):  # our credentials or RBAC: the deployment's fault, not the sender's
+                log.error(
+                    "kfp-chain may not create TokenReviews: grant its ServiceAccount "
+                    "'create tokenreviews' (infra/base/rbac.yaml)",
+                    extra={"status": exc.status},
+                )
+                raise DeploymentFault(
+                    f"TokenReview: HTTP {exc.status} {exc.reason}", "kubernetes", int(exc.status)
+                ) from None
+            raise BackendUnavailable(f"TokenReview: HTTP {exc.status} {exc.reason}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendUnavailable(f"TokenReview: {type(exc).__name__}") from None
+        except ValueError:
+            raise BackendUnavailable("TokenReview: the answer is not JSON") from None
+        return _review(answer)
+
+
+def _review(answer: Any) -> Review:
+    """A TokenReview's status, read defensively: anything unexpected is simply not authenticated."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if not isinstance(status, dict):
+        return Review(False, error="TokenReview answer without a status")
+    user = status.get("user")
+    username = user.get("username") if isinstance(user, dict) else None
+    audiences = status.get("audiences")
+    error = status.get("error")
+    return Review(
+        authenticated=status.get("authenticated") is True,
+        username=username if isinstance(username, str) and username else None,
+        audiences=tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
+        error=error if isinstance(error, str) and error else None,
+    )
+
+
+class ReviewCache:
+    """token digest -> (Review, monotonic deadline); bounded, least recently used evicted first."""
+
+    def __init__(
+        self, max_entries: int = MAX_CACHE_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._entries: OrderedDict[str, tuple[Review, float]] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Review | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[1] <= self._clock():
+                del self._entries[digest]
+                return None
+            self._entries.move_to_end(digest)
+            return entry[0]
+
+    def put(self, digest: str, review: Review, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._entries[digest] = (review, self._clock() + seconds)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+class Authenticator:
+    """Decides who sent a request: the allowed username, or `Refused` / `TemporaryError`."""
+
+    def __init__(
+        self,
+        reviewer: TokenReviewer,
+        audience: str,
+        allowed: tuple[str, ...],
+        cache: ReviewCache | None = None,
+        metrics: Metrics | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.reviewer = reviewer
+        self.audience = audience
+        self.allowed = frozenset(allowed)
+        self.cache = cache if cache is not None else ReviewCache()
+        self.metrics = metrics
+        self._now = wall_clock
+
+    def authenticate(self, headers: Mapping[str, str]) -> str:
+        token = bearer_token(headers)
+        review = self._review(token)
+        if not review.authenticated:
+            # The API server's reason (expired, wrong audience, bad signature) is for the operator's log,
+            # not for the sender; it never holds the token (see _review).
+            log.info("TokenReview did not authenticate the token", extra={"reviewError": review.error})
+            raise Unauthenticated("the bearer token is not valid", reason="invalid-token")
+        if self.audience not in review.audiences:
+            raise Unauthenticated(
+                f"the bearer token is not issued for audience {self.audience!r}", reason="wrong-audience"
+            )
+        username = review.username or ""
+        if username not in self.allowed:
+            raise Forbidden(f"sender {username!r} is not allowed to send events here", reason="not-allowed")
+        return username
+
+    def _review(self, token: str) -> Review:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        cached = self.cache.get(digest)
+        if cached is not None:
+            return cached
+        try:
+            review = self.reviewer.review(token, self.audience)
+        except TemporaryError:
+            self._count_review("error")
+            raise
+        self._count_review("authenticated" if review.authenticated else "unauthenticated")
+        if review.error and token in review.error:  # never keep (or log) what an authenticator echoed
+            review = Review(review.authenticated, review.username, review.audiences, "(withheld)")
+        self.cache.put(digest, review, self._lifetime(token, review))
+        return review
+
+    def _lifetime(self, token: str, review: Review) -> float:
+        if not review.authenticated:
+            return NEGATIVE_CACHE_SECONDS
+        expiry = token_expiry(token)
+        if expiry is None:
+            return NO_EXPIRY_CACHE_SECONDS
+        return min(expiry - self._now() - EXPIRY_MARGIN_SECONDS, MAX_CACHE_SECONDS)
+
+    def _count_review(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.token_reviews.labels(result).inc()
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    """The token of `Authorization: Bearer <token>`; `Unauthenticated` for anything else."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    if value is None or not value.strip():
+        raise Unauthenticated("no Authorization header: a bearer token is required", reason="missing-token")
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", reason="malformed-token")
+    if len(token) > MAX_TOKEN_CHARS or not _JWT.match(token):
+        raise Unauthenticated("the bearer token is not a JSON Web Token", reason="malformed-token")
+    return token
+
+
+def token_expiry(token: str) -> float | None:
+    """The `exp` claim of a JWT's payload, unverified: used for the cache lifetime and nothing else."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def check_sender(
+    authenticator: Authenticator | None, headers: Mapping[str, str]
+) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """None when the request may go on; otherwise the (status, body, headers) to answer. Never raises.
+
+    The entry points call this before reading the body, so a refused request costs no parsing.
+    """
+    if authenticator is None:
+        return None
+    started = time.perf_counter()
+    try:
+        authenticator.authenticate(headers)
+    except Refused as exc:
+        log.warning(
+            "request refused: %s", exc, extra={"status": exc.status, "reason": exc.reason}
+        )  # the message names a sender at most, never the token
+        _count(authenticator.metrics, exc.status, exc.reason, started)
+        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else {}
+        return exc.status, exc.as_body(), challenge
+    except TemporaryError as exc:
+        log.warning("could not verify the sender, the broker will retry: %s", exc)
+        _count(authenticator.metrics, 503, None, started)
+        if isinstance(exc, DeploymentFault) and authenticator.metrics is not None:
+            authenticator.metrics.deployment_faults.labels(exc.backend).inc()
+        return 503, {"error": exc.reason, "message": f"could not verify the sender: {exc}"}, {}
+    except Exception as exc:  # a bug must still answer, and a 5xx keeps the event
+        log.exception("unexpected error while verifying the sender")
+        _count(authenticator.metrics, 500, None, started)
+        return 500, {"error": "internal", "message": type(exc).__name__}, {}
+    return None
+
+
+def _count(metrics: Metrics | None, status: int, reason: str | None, started: float) -> None:
+    if metrics is None:
+        return
+    if reason is not None:
+        metrics.refused.labels(str(status), reason).inc()
+    metrics.observe_request(None, status, time.perf_counter() - started)
+
+
+def build_authenticator(settings: Settings, metrics: Metrics | None = None) -> Authenticator | None:
+    """None unless KFP_CHAIN_AUTH=oidc (settings have already checked audience and senders)."""
+    if settings.auth != "oidc":
+        return None
+    from .kubernetes_store import kubernetes_api_client
+
+    if not settings.oidc_audience or not settings.allowed_senders:  # Settings.from_env refuses this too
+        raise ConfigurationError(
+            "KFP_CHAIN_AUTH=oidc needs KFP_CHAIN_OIDC_AUDIENCE and KFP_CHAIN_ALLOWED_SENDERS"
+        )
+    return Authenticator(
+        KubernetesTokenReviewer(kubernetes_api_client(), settings.request_timeout),
+        settings.oidc_audience,
+        settings.allowed_senders,
+        metrics=metrics,
+    )
