@@ -21,6 +21,9 @@ difference through the very same claim -> find -> create -> complete steps, unde
 trigger identity, so the event path and reconcile can race on any number of replicas and still
 start each trigger once. Only the latest success of an upstream is ever looked at: reconcile
 catches up, it never replays history.
+
+A fan-in dependent (`kfp-chain.io/trigger-policy: all`, `fan_in.py`) is planned as one trigger over
+a set of upstream runs; everything after planning is the same protocol.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from .errors import (
     TriggerInProgress,
     UnresolvableParameter,
 )
+from .fan_in import Lookup, fan_in_inputs, finished_time
 from .intake import RunCompletion
 from .parameters import resolve_parameters
 from .ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
@@ -170,9 +174,6 @@ def plan(
     ]
 
 
-Lookup = Callable[[RcKey], RunConfiguration | None]
-
-
 def plan_one(
     index: DependentsIndex, event: RunCompletion, dependent: RunConfiguration, lookup: Lookup | None = None
 ) -> Plan:
@@ -209,34 +210,6 @@ def plan_one(
     except UnresolvableParameter as exc:
         return Plan(dependent, trigger, refusal=exc)
     return Plan(dependent, trigger, resolved.values, resolved.omitted)
-
-
-def fan_in_inputs(
-    dependent: RunConfiguration, event: RunCompletion, lookup: Lookup
-) -> tuple[list[tuple[RcKey, str]], list[str]]:
-    """The run of every upstream a fan-in would join, and what it still waits for (empty: ready).
-
-    The event's own upstream joins with the event's run; every other upstream with its latest
-    success. Each must be new to the dependent: a set that is already wholly consumed is returned
-    as it is (the ledger then answers "already triggered"), a set that is only partly new waits.
-    """
-    inputs: list[tuple[RcKey, str]] = []
-    missing, stale = [], []
-    for upstream in dependent.triggered_by:
-        if upstream == event.run_configuration:
-            run: str | None = event.run_id
-        else:
-            found = lookup(upstream)
-            run = found.latest_succeeded_run if found is not None else None
-        if run is None:
-            missing.append(f"{upstream} (no succeeded run yet)")
-            continue
-        inputs.append((upstream, run))
-        if dependent.triggers_consumed.get(upstream) == run:
-            stale.append(f"a new success of {upstream} (its latest, {run}, was consumed already)")
-    if missing or (stale and len(stale) < len(inputs)):
-        return inputs, [*missing, *stale]
-    return inputs, []
 
 
 class Chain:
@@ -382,8 +355,6 @@ class Chain:
 
     def _trigger(self, plan: Plan, holder: str, event: RunCompletion | None = None) -> Outcome:
         trigger = plan.trigger
-        if plan.dependent.fan_in_max_age is not None and trigger.joined:
-            self._check_ages(plan, plan.dependent.fan_in_max_age, event)
         claimed = time.monotonic()  # before the write: the claim's expiresAt is at least this + lease
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:
@@ -393,6 +364,8 @@ class Chain:
         if state is ClaimState.HELD:
             raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
         try:
+            if plan.dependent.fan_in_max_age is not None and trigger.joined:
+                self._check_ages(plan, plan.dependent.fan_in_max_age, event)
             run_id = self.launcher.find_run(trigger.display_name)
             found = run_id is not None
             if run_id is None:
@@ -425,7 +398,7 @@ class Chain:
         for upstream, run_id in plan.trigger.inputs:
             finished = None
             if event is not None and upstream == event.run_configuration and run_id == event.run_id:
-                finished = _timestamp(event.run_end_time)
+                finished = finished_time(event.run_end_time)
             if finished is None:
                 finished = self.launcher.finished_at(run_id)
             if finished is not None and (now - finished).total_seconds() > max_age:
@@ -470,13 +443,3 @@ class Chain:
             before_sleep=before_sleep,
         )
         return retrying(work)
-
-
-def _timestamp(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -42,9 +42,9 @@ from rich.markup import escape
 from .chain import Plan, plan
 from .dependents import DependentsIndex
 from .errors import ConfigurationError, InvalidEvent, KfpChainError
+from .fan_in import join_status
 from .intake import EVENT_TYPE, RunCompletion, parse_data, parse_request
 from .ports import ClaimInfo
-from .reconcile import join_status
 from .reconcile_cli import PendingView, claim_json, involving, pending_views, run_pass
 from .reconcile_cli import dry_run as dry_run_report
 from .runconfiguration import (

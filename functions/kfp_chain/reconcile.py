@@ -27,7 +27,7 @@ from .runconfiguration import RcKey, RunConfiguration
 if TYPE_CHECKING:
     from .chain import Outcome
 
-__all__ = ["RECONCILE_SOURCE", "Pending", "ReconcileReport", "join_status", "pending_triggers"]
+__all__ = ["RECONCILE_SOURCE", "Pending", "ReconcileReport", "pending_triggers"]
 
 RECONCILE_SOURCE = "kfp-chain/reconcile"
 
@@ -111,26 +111,6 @@ def _pending_join(index: DependentsIndex, dependent: RunConfiguration) -> Iterat
     never = all(dependent.triggers_consumed.get(u.key) is None for u in upstreams)
     joined = tuple((u.key, u.latest_succeeded_run) for u in upstreams if u.latest_succeeded_run)
     yield Pending(dependent, upstreams[0], None if never else (consumed or ""), joined)
-
-
-def join_status(index: DependentsIndex, dependent: RunConfiguration) -> dict[str, dict[str, str | None]]:
-    """For a fan-in dependent: each upstream's latest success and whether the join still awaits it.
-
-    `new` counts towards the next run; `consumed` (the last run already used it) and `no success`
-    are what the dependent is waiting for.
-    """
-    status: dict[str, dict[str, str | None]] = {}
-    for key in sorted(dependent.triggered_by):
-        upstream = index.get(key)
-        latest = upstream.latest_succeeded_run if upstream is not None else None
-        if latest is None:
-            state = "awaited: no succeeded run yet"
-        elif dependent.triggers_consumed.get(key) == latest:
-            state = "awaited: its latest run was consumed already"
-        else:
-            state = "new"
-        status[str(key)] = {"latestRun": latest, "state": state}
-    return status
 
 
 @dataclass(frozen=True)
