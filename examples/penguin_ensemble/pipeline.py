@@ -9,8 +9,8 @@ Soft voting: the class probabilities of both models, averaged; both are scikit-l
 with `predict_proba` and must agree on the class order. The eval split is rebuilt exactly as the
 trainers build it (same rows dropped, same stratified split, same defaults), and each model is
 scored on it here as well, so the three accuracies in the output are measured on the same rows;
-a trainer's own `accuracy` differing from `model_a_accuracy`/`model_b_accuracy` would mean the
-splits diverged (`make demo-ensemble` checks it).
+a trainer's `eval_split` digest differing from the ensemble's, or its own `accuracy` from
+`model_a_accuracy`/`model_b_accuracy`, would mean the splits diverged (`make demo-ensemble` checks).
 """
 
 # No `from __future__ import annotations` here: KFP reads the component signatures at
@@ -37,6 +37,7 @@ def ensemble(
     seed: int = 42,
 ) -> None:
     """Averages both models' class probabilities on the trainers' eval split and scores all three."""
+    import hashlib
     import json
     import pickle
     from typing import Any
@@ -81,8 +82,10 @@ def ensemble(
     }
     for key, value in scores.items():
         metrics.log_metric(key, value)
+    # The trainers write the same digest of the rows they scored (make demo-ensemble compares them).
+    digest = hashlib.sha256(",".join(map(str, sorted(evaluation.index))).encode()).hexdigest()[:16]
     with open(metrics.path, "w") as handle:
-        json.dump({**scores, "model_a": name(first), "model_b": name(second)}, handle)
+        json.dump({**scores, "model_a": name(first), "model_b": name(second), "eval_split": digest}, handle)
 
 
 @dsl.pipeline(

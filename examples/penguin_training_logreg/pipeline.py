@@ -6,8 +6,9 @@ it. The output shape is trainer A's (`Trainer:model`, a pickled scikit-learn est
 `predict_proba`; `Trainer:metrics`, with `accuracy` also written as JSON into the file), and the
 eval split is trainer A's too (same drop of incomplete rows, same stratified split, same
 `eval_fraction` and `seed` defaults), so the ensemble's accuracy and both trainers' are measured
-on the very same rows. The ensemble checks that: it recomputes each trainer's accuracy on its own
-copy of the split, and `make demo-ensemble` compares those with what the trainers reported.
+on the very same rows. That is checked, not hoped for: each trainer and the ensemble write a digest
+of the rows they scored (`eval_split`) into their metrics file, the ensemble recomputes each
+trainer's accuracy on its copy of the split, and `make demo-ensemble` compares both.
 """
 
 # No `from __future__ import annotations` here: KFP reads the component signatures at
@@ -33,6 +34,7 @@ def trainer(
     seed: int = 42,
 ) -> None:
     """Fits a scaled logistic regression on the stratified train split and scores it on the eval split."""
+    import hashlib
     import json
     import pickle
     from urllib.parse import unquote, urlparse
@@ -63,9 +65,12 @@ def trainer(
     scores = {"accuracy": accuracy, "train_rows": len(train), "eval_rows": len(evaluation)}
     for name, value in scores.items():
         metrics.log_metric(name, value)
+    # Which rows were scored, as a short digest: the ensemble example checks that both trainers
+    # and the ensemble evaluated the very same rows.
+    digest = hashlib.sha256(",".join(map(str, sorted(evaluation.index))).encode()).hexdigest()[:16]
     # As trainer A: the JSON file makes the metrics readable from the artifact's location alone.
     with open(metrics.path, "w") as handle:
-        json.dump(scores, handle)
+        json.dump({**scores, "eval_split": digest}, handle)
 
 
 @dsl.pipeline(

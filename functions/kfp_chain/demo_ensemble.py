@@ -11,8 +11,9 @@ is the cold start: neither trainer has a model yet. Round 2 is what fan-in is fo
 both trainers retrain, one after the other; with the default policy `any` the first retrained
 model would start an ensemble beside the other trainer's previous model, and the second would
 start another. Each round is judged on its own and must show exactly one ensemble run, succeeded,
-with that round's examples and both trainers' models as parameters, and both trainers' reported
-accuracies equal to the ensemble's recomputation (proof that all three share one eval split).
+with that round's examples and both trainers' models as parameters, and all three scored on one eval
+split: the digest of the eval rows (`eval_split`, in each metrics file) is the same in the three,
+and each trainer's reported accuracy is what the ensemble recomputes for its model.
 
     python -m kfp_chain.demo_ensemble [--pipelines-dir DIR] [--resources DIR] [--state-dir DIR]
                                       [--rounds N] [--timeout SECONDS]
@@ -116,8 +117,13 @@ def judge(runs: Sequence[LocalRun]) -> RoundResult:
     for key, label in ((TRAINER_A_RC, "A"), (TRAINER_B_RC, "B")):
         own = read_metrics(single[key]) if key in single else None
         reported = own.get("accuracy") if own else None
-        if not isinstance(reported, int | float):
+        if own is None or not isinstance(reported, int | float):
             problems.append(f"trainer {label}'s own metrics are unreadable")
+        elif own.get("eval_split") is None or own.get("eval_split") != scores.get("eval_split"):
+            problems.append(
+                f"trainer {label} scored eval rows {own.get('eval_split')}, the ensemble"
+                f" {scores.get('eval_split')}: the splits differ"
+            )
         elif abs(float(reported) - accuracies[label]) > SAME_SPLIT_TOLERANCE:
             problems.append(
                 f"trainer {label} reported accuracy {reported:.4f} but scores {accuracies[label]:.4f} on the"

@@ -85,7 +85,8 @@ def test_each_examples_run_yields_exactly_one_ensemble_on_both_fresh_models(
         scores = _scores(ensemble)
         for key in ("accuracy", "model_a_accuracy", "model_b_accuracy"):
             assert 0.7 <= float(scores[key]) <= 1.0, (key, scores)  # type: ignore[arg-type]
-        # The same eval split: each trainer's own report is the ensemble's recomputation.
+        # The same eval split: the same rows, and each trainer's own report is the ensemble's recomputation.
+        assert _scores(a)["eval_split"] == _scores(b)["eval_split"] == scores["eval_split"]
         assert scores["model_a_accuracy"] == pytest.approx(_scores(a)["accuracy"], abs=1e-9)
         assert scores["model_b_accuracy"] == pytest.approx(_scores(b)["accuracy"], abs=1e-9)
         assert (scores["model_a"], scores["model_b"]) == ("RandomForestClassifier", "LogisticRegression")

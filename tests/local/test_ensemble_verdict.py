@@ -19,6 +19,7 @@ EXAMPLES_RC = "base-namespace/penguin-pipeline-examples-rc"
 TRAINER_A_RC = "dependant-namespace/penguin-pipeline-training-rc"
 TRAINER_B_RC = "dependant-namespace/penguin-pipeline-training-logreg-rc"
 ENSEMBLE_RC = "dependant-namespace/penguin-pipeline-ensemble-rc"
+SPLIT = "0123456789abcdef"
 
 
 def _run(
@@ -53,12 +54,18 @@ def good_round(tmp_path: Path) -> list[LocalRun]:
     a = _run(
         TRAINER_A_RC,
         "a1",
-        {"model": "file:///a1/model", "metrics": _metrics(tmp_path, "a1", {"accuracy": 0.975})},
+        {
+            "model": "file:///a1/model",
+            "metrics": _metrics(tmp_path, "a1", {"accuracy": 0.975, "eval_split": SPLIT}),
+        },
     )
     b = _run(
         TRAINER_B_RC,
         "b1",
-        {"model": "file:///b1/model", "metrics": _metrics(tmp_path, "b1", {"accuracy": 1.0})},
+        {
+            "model": "file:///b1/model",
+            "metrics": _metrics(tmp_path, "b1", {"accuracy": 1.0, "eval_split": SPLIT}),
+        },
     )
     scores = {
         "accuracy": 0.9875,
@@ -67,6 +74,7 @@ def good_round(tmp_path: Path) -> list[LocalRun]:
         "eval_rows": 80,
         "model_a": "RandomForestClassifier",
         "model_b": "LogisticRegression",
+        "eval_split": SPLIT,
     }
     ensemble = _run(
         ENSEMBLE_RC,
@@ -118,15 +126,40 @@ def test_an_ensemble_on_a_stale_model_fails_the_round(good_round: list[LocalRun]
     assert any("model_b_location is file:///b0/model" in p for p in result.problems), result.problems
 
 
-def test_a_trainer_scored_on_another_split_fails_the_round(
-    good_round: list[LocalRun], tmp_path: Path
-) -> None:
-    b = good_round[2]
-    other_split = replace(
-        b, artifacts=(b.artifacts[0], Artifact("metrics", _metrics(tmp_path, "b1-other", {"accuracy": 0.96})))
+def _with_metrics(run: LocalRun, folder: Path, scores: dict[str, object]) -> LocalRun:
+    metrics = Artifact("metrics", _metrics(folder, f"{run.run_id}-changed", scores))
+    return replace(run, artifacts=(*[a for a in run.artifacts if a.name != "metrics"], metrics))
+
+
+def test_a_trainer_scored_on_other_rows_fails_the_round(good_round: list[LocalRun], tmp_path: Path) -> None:
+    # Same accuracy, other rows: on a small eval split two splits can score alike.
+    other = _with_metrics(good_round[2], tmp_path, {"accuracy": 1.0, "eval_split": "fedcba9876543210"})
+
+    result = judge([good_round[0], good_round[1], other, good_round[3]])
+
+    assert not result.ok
+    assert result.problems == (
+        f"trainer B scored eval rows fedcba9876543210, the ensemble {SPLIT}: the splits differ",
     )
 
-    result = judge([good_round[0], good_round[1], other_split, good_round[3]])
+
+def test_a_trainer_without_its_split_digest_fails_the_round(
+    good_round: list[LocalRun], tmp_path: Path
+) -> None:
+    unknown = _with_metrics(good_round[1], tmp_path, {"accuracy": 0.975})
+
+    result = judge([good_round[0], unknown, good_round[2], good_round[3]])
+
+    assert not result.ok
+    assert any("trainer A scored eval rows None" in p for p in result.problems), result.problems
+
+
+def test_a_trainer_whose_accuracy_the_ensemble_cannot_reproduce_fails_the_round(
+    good_round: list[LocalRun], tmp_path: Path
+) -> None:
+    other = _with_metrics(good_round[2], tmp_path, {"accuracy": 0.96, "eval_split": SPLIT})
+
+    result = judge([good_round[0], good_round[1], other, good_round[3]])
 
     assert not result.ok
     assert any("trainer B reported accuracy 0.9600" in p and "splits differ" in p for p in result.problems)
