@@ -207,10 +207,12 @@ class Demo:
                 continue  # the run table tells the same story, with less noise
             if entry.get("outcome") or entry.get("dependent"):
                 outcome = entry.get("outcome", message)
+                why = entry.get("reason") or entry.get("error")
+                if outcome == "skipped" and message.startswith("not started: "):
+                    why = f"{why}: {message.removeprefix('not started: ')}"  # e.g. what a fan-in awaits
                 self.say(
                     f"event received from {entry.get('emitter')} run {_short(entry.get('upstreamRunId'))}:"
-                    f" {entry.get('dependent')} -> {outcome}"
-                    + (f" ({entry.get('reason') or entry.get('error')})" if outcome != "started" else "")
+                    f" {entry.get('dependent')} -> {outcome}" + (f" ({why})" if outcome != "started" else "")
                 )
             elif entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
                 self.say(f"function {str(entry.get('level')).lower()}: {message}")
