@@ -40,12 +40,15 @@ serve-dead-letter: $(STAMP) ## start the dead-letter function on PORT
 serve-reconcile: $(STAMP) ## start the reconcile function on PORT (one pass per POST; `kfp-chain reconcile` runs one now)
 	$(BIN)/functions-framework --source functions/main.py --target on_reconcile --port $(PORT)
 
-.PHONY: compile-examples demo
+.PHONY: compile-examples demo demo-ensemble
 compile-examples: $(STAMP) ## compile the example pipelines into .local/kfp-chain/pipelines (the local pipeline store)
 	$(BIN)/python examples/compile.py --out .local/kfp-chain/pipelines
 
 demo: $(STAMP) compile-examples ## run the examples -> training chain locally (function + kfp.local), exit 0 if it worked
 	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo --pipelines-dir .local/kfp-chain/pipelines
+
+demo-ensemble: $(STAMP) compile-examples ## run the fan-in example (examples -> two trainers -> one ensemble, policy all) locally, exit 0 if it worked
+	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo_ensemble --pipelines-dir .local/kfp-chain/pipelines
 
 .PHONY: bench
 bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 100/10k/100k RunConfigurations (installs wrk; writes BENCHMARKS.md)

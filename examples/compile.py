@@ -17,10 +17,14 @@ from kfp import compiler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from penguin_ensemble.pipeline import PIPELINE_NAME as ENSEMBLE_NAME
+from penguin_ensemble.pipeline import penguin_ensemble
 from penguin_examples.pipeline import PIPELINE_NAME as EXAMPLES_NAME
 from penguin_examples.pipeline import penguin_examples
 from penguin_training.pipeline import PIPELINE_NAME as TRAINING_NAME
 from penguin_training.pipeline import penguin_training
+from penguin_training_logreg.pipeline import PIPELINE_NAME as TRAINING_LOGREG_NAME
+from penguin_training_logreg.pipeline import penguin_training_logreg
 
 __all__ = ["PIPELINES", "compile_all", "main"]
 
@@ -29,6 +33,9 @@ DEFAULT_OUT = Path(".local/kfp-chain/pipelines")
 PIPELINES: dict[str, Callable[..., Any]] = {
     EXAMPLES_NAME: penguin_examples,
     TRAINING_NAME: penguin_training,
+    # The ensemble example (examples/ensemble): a second trainer and the fan-in pipeline.
+    TRAINING_LOGREG_NAME: penguin_training_logreg,
+    ENSEMBLE_NAME: penguin_ensemble,
 }
 
 

@@ -35,7 +35,7 @@ from .local_runner import LocalRun, list_runs, start_by_hand
 from .runconfiguration import RcKey
 from .settings import Settings
 
-__all__ = ["main"]
+__all__ = ["Demo", "main", "read_metrics"]
 
 EXAMPLES_RC = RcKey("base-namespace", "penguin-pipeline-examples-rc")
 TRAINING_RC = RcKey("dependant-namespace", "penguin-pipeline-training-rc")
@@ -44,6 +44,14 @@ SETTLE_SECONDS = 1.5  # after the training run reported: time for a (wrong) seco
 
 
 class Demo:
+    """Starts the function on a folder of RunConfigurations and the local runner, and narrates.
+
+    `follow` and `_verdict` judge the examples -> training chain; `kfp_chain.demo_ensemble`
+    reuses the rest (server, run-by-hand, narration) for the ensemble's fan-in.
+    """
+
+    pipelines: tuple[str, ...] = PIPELINES
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.began = time.monotonic()
@@ -76,7 +84,7 @@ class Demo:
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
         self.state_dir.mkdir(parents=True)
-        missing = [p for p in PIPELINES if not (self.args.pipelines_dir / f"{p}.yaml").is_file()]
+        missing = [p for p in self.pipelines if not (self.args.pipelines_dir / f"{p}.yaml").is_file()]
         if missing:
             self.say(
                 f"compiling the example pipelines into {self.args.pipelines_dir} (missing: {', '.join(missing)})"
@@ -137,25 +145,34 @@ class Demo:
                 self.raw_tail = [*self.raw_tail[-40:], line.rstrip()]
 
     def start_examples(self) -> None:
-        self.say(f"starting {EXAMPLES_RC} by hand (the local stand-in for its schedule)")
+        self.start_by_hand(EXAMPLES_RC)
+
+    def start_by_hand(self, key: RcKey) -> None:
+        """Starts one run of `key` in the background, as its schedule would; errors land in `by_hand_error`."""
+        self.say(f"starting {key} by hand (the local stand-in for its schedule)")
 
         def run() -> None:
             try:
-                start_by_hand(self.settings, EXAMPLES_RC)
+                start_by_hand(self.settings, key)
             except BaseException as exc:
                 self.by_hand_error = exc
 
         threading.Thread(target=run, daemon=True).start()
+
+    def observe(self) -> list[LocalRun]:
+        """Every run so far, after narrating what changed since the last look (runs, then log lines)."""
+        runs = list_runs(self.settings.state_db) if self.settings.state_db.exists() else []
+        for run in runs:
+            self._report(run)
+        self._drain_logs()
+        return runs
 
     def follow(self) -> bool:
         """Prints the chain as it happens; True when the training run succeeded, triggered once."""
         deadline = time.monotonic() + self.args.timeout
         settled_at: float | None = None
         while time.monotonic() < deadline:
-            runs = list_runs(self.settings.state_db) if self.settings.state_db.exists() else []
-            for run in runs:
-                self._report(run)
-            self._drain_logs()
+            runs = self.observe()
             if self.by_hand_error is not None:
                 self.say(f"could not start {EXAMPLES_RC}: {self.by_hand_error}")
                 return False
@@ -190,10 +207,12 @@ class Demo:
                 continue  # the run table tells the same story, with less noise
             if entry.get("outcome") or entry.get("dependent"):
                 outcome = entry.get("outcome", message)
+                why = entry.get("reason") or entry.get("error")
+                if outcome == "skipped" and message.startswith("not started: "):
+                    why = f"{why}: {message.removeprefix('not started: ')}"  # e.g. what a fan-in awaits
                 self.say(
                     f"event received from {entry.get('emitter')} run {_short(entry.get('upstreamRunId'))}:"
-                    f" {entry.get('dependent')} -> {outcome}"
-                    + (f" ({entry.get('reason') or entry.get('error')})" if outcome != "started" else "")
+                    f" {entry.get('dependent')} -> {outcome}" + (f" ({why})" if outcome != "started" else "")
                 )
             elif entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
                 self.say(f"function {str(entry.get('level')).lower()}: {message}")
@@ -219,13 +238,12 @@ class Demo:
 
     @staticmethod
     def _accuracy(run: LocalRun) -> str:
-        metrics = next((a for a in run.artifacts if a.name == "metrics"), None)
-        if metrics is None:
+        if not any(a.name == "metrics" for a in run.artifacts):
             return ""
+        scores = read_metrics(run)
         try:
-            scores = json.loads(Path(unquote(urlparse(metrics.location).path)).read_text())
-            return f"; accuracy {float(scores['accuracy']):.3f}"
-        except (OSError, ValueError, KeyError, TypeError):
+            return f"; accuracy {float(scores['accuracy']):.3f}" if scores else "; (metrics unreadable)"
+        except (KeyError, TypeError, ValueError):
             return "; (metrics unreadable)"
 
     def _verdict(self, examples: list[LocalRun], training: list[LocalRun]) -> bool:
@@ -254,6 +272,18 @@ class Demo:
             self.server.kill()
             self.server.wait()
         self.say(f"function stopped (exit code {self.server.returncode})")
+
+
+def read_metrics(run: LocalRun) -> dict[str, Any] | None:
+    """The JSON the example pipelines write into their `metrics` artifact, or None when unreadable."""
+    metrics = next((a for a in run.artifacts if a.name == "metrics"), None)
+    if metrics is None or urlparse(metrics.location).scheme != "file":
+        return None
+    try:
+        scores = json.loads(Path(unquote(urlparse(metrics.location).path)).read_text())
+    except (OSError, ValueError):
+        return None
+    return scores if isinstance(scores, dict) else None
 
 
 def _short(run_id: object) -> str:

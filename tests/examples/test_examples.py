@@ -13,13 +13,14 @@ from kfp_chain.runconfiguration import RcKey, parse_runconfiguration
 from tests.local.support import ROOT
 
 RESOURCES = ROOT / "examples" / "resources"
+ENSEMBLE = ROOT / "examples" / "ensemble"  # the fan-in example's resources, beside the tutorial's
 CRD = ROOT / "tests" / "fixtures" / "crds" / "pipelines.kubeflow.org_runconfigurations.yaml"
 EXAMPLES_RC = RcKey("base-namespace", "penguin-pipeline-examples-rc")
 TRAINING_RC = RcKey("dependant-namespace", "penguin-pipeline-training-rc")
 
 
-def _load(name: str) -> dict[str, Any]:
-    document = yaml.safe_load((RESOURCES / name).read_text())
+def _load(name: str, folder: Path = RESOURCES) -> dict[str, Any]:
+    document = yaml.safe_load((folder / name).read_text())
     assert isinstance(document, dict)
     return document
 
@@ -32,9 +33,11 @@ def _normalise(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def test_both_pipelines_compile_to_packages_named_after_the_pipeline(compiled: Path) -> None:
+def test_every_pipeline_compiles_to_a_package_named_after_the_pipeline(compiled: Path) -> None:
     assert sorted(p.name for p in compiled.glob("*.yaml")) == [
+        "penguin-pipeline-ensemble.yaml",
         "penguin-pipeline-examples.yaml",
+        "penguin-pipeline-training-logreg.yaml",
         "penguin-pipeline-training.yaml",
     ]
     for path in compiled.glob("*.yaml"):
@@ -53,6 +56,8 @@ def test_components_install_nothing_at_run_time_and_use_the_dockerfile_images(co
     for name, image in (
         ("penguin-pipeline-examples", "penguin-examples:v1"),
         ("penguin-pipeline-training", "penguin-training:v1"),
+        ("penguin-pipeline-training-logreg", "penguin-training-logreg:v1"),
+        ("penguin-pipeline-ensemble", "penguin-ensemble:v1"),
     ):
         package = yaml.safe_load((compiled / f"{name}.yaml").read_text())
         executors = package["deploymentSpec"]["executors"]
@@ -67,8 +72,10 @@ def test_runconfigurations_are_valid_against_the_crd() -> None:
     crd = yaml.safe_load(CRD.read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     schema = version["schema"]["openAPIV3Schema"]
-    for name in ("runconfiguration_examples.yaml", "runconfiguration_training.yaml"):
-        document = _load(name)
+    for path in sorted(
+        [*RESOURCES.glob("runconfiguration_*.yaml"), *ENSEMBLE.glob("runconfiguration_*.yaml")]
+    ):
+        document = _load(path.name, path.parent)
         assert document["apiVersion"] == "pipelines.kubeflow.org/v1beta1"
         jsonschema.validate(document, schema)
 
@@ -90,12 +97,14 @@ def test_training_is_triggered_by_the_examples_and_reads_their_artifact() -> Non
 
 
 def test_artifact_paths_name_real_tasks_and_outputs_of_the_compiled_pipelines(compiled: Path) -> None:
-    for rc_file, pipeline_file in (
-        ("runconfiguration_examples.yaml", "pipeline_examples.yaml"),
-        ("runconfiguration_training.yaml", "pipeline_training.yaml"),
+    for folder, rc_file, pipeline_file in (
+        (RESOURCES, "runconfiguration_examples.yaml", "pipeline_examples.yaml"),
+        (RESOURCES, "runconfiguration_training.yaml", "pipeline_training.yaml"),
+        (ENSEMBLE, "runconfiguration_training_logreg.yaml", "pipeline_training_logreg.yaml"),
+        (ENSEMBLE, "runconfiguration_ensemble.yaml", "pipeline_ensemble.yaml"),
     ):
-        rc = parse_runconfiguration(_load(rc_file))
-        pipeline = _load(pipeline_file)
+        rc = parse_runconfiguration(_load(rc_file, folder))
+        pipeline = _load(pipeline_file, folder)
         assert pipeline["kind"] == "Pipeline" and pipeline["metadata"]["name"] == rc.pipeline
         assert pipeline["metadata"]["namespace"] == rc.key.namespace
         package = yaml.safe_load((compiled / f"{rc.pipeline}.yaml").read_text())
@@ -115,6 +124,8 @@ def test_each_pipeline_has_a_dockerfile_that_installs_what_its_components_import
     for folder, needs in (
         ("penguin_examples", ("kfp==", "pandas==", "palmerpenguins==")),
         ("penguin_training", ("kfp==", "pandas==", "scikit-learn==")),
+        ("penguin_training_logreg", ("kfp==", "pandas==", "scikit-learn==")),
+        ("penguin_ensemble", ("kfp==", "pandas==", "scikit-learn==")),
     ):
         dockerfile = (ROOT / "examples" / folder / "Dockerfile").read_text()
         for requirement in needs:
