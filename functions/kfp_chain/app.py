@@ -207,13 +207,13 @@ def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
         return exc.status, exc.as_body()
     except TemporaryError as exc:
         log.warning(
-            "temporary fault, broker will retry: %s", exc, extra={"emitter": str(event.run_configuration)}
+            "temporary fault, broker will retry: %s", exc, extra={"emitter": event.emitter}
         )
         if isinstance(exc, DeploymentFault):
             app.metrics.deployment_faults.labels(exc.backend).inc()
         return 503, {"error": exc.reason, "message": str(exc)}
     except Exception as exc:  # a bug must still answer, and a 5xx keeps the event
-        log.exception("unexpected error", extra={"emitter": str(event.run_configuration)})
+        log.exception("unexpected error", extra={"emitter": event.emitter})
         return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
     return _status(report), report.as_body()
 

@@ -72,6 +72,7 @@ STARTED = "started"
 DUPLICATE = "duplicate"
 SKIPPED = "skipped"
 RETRY = "retry"
+ONE_OFF_NOTE = "a one-off Run (no runConfigurationName): nothing depends on it"
 ADOPTED = "adopted"  # reconcile, KFP_CHAIN_INITIAL_TRIGGER=skip: recorded as consumed, no run
 
 
@@ -132,7 +133,7 @@ class Report:
     def as_body(self) -> dict[str, object]:
         return {
             "event": {
-                "runConfigurationName": str(self.event.run_configuration),
+                "runConfigurationName": self.event.emitter,
                 "runId": self.event.run_id,
                 "status": self.event.status,
             },
@@ -233,6 +234,8 @@ class Chain:
 
     def handle(self, event: RunCompletion) -> Report:
         """Carries one event through; raises only `TemporaryError` for faults before any dependent."""
+        if event.one_off:
+            return Report(event, note=ONE_OFF_NOTE)
         if not event.succeeded:
             log.info(
                 "upstream run did not succeed: nothing starts",

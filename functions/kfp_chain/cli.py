@@ -39,7 +39,7 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from .chain import Plan, plan
+from .chain import ONE_OFF_NOTE, Plan, plan
 from .dependents import DependentsIndex
 from .errors import ConfigurationError, InvalidEvent, KfpChainError
 from .fan_in import join_status
@@ -266,17 +266,20 @@ class Decision:
 
 def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | None]:
     """The function's decisions for `event`, without carrying any of them out."""
+    upstream = event.run_configuration
+    if upstream is None:
+        return [], ONE_OFF_NOTE
     if not event.succeeded:
         return [], f"status {event.status}: nothing starts"
     index = loaded.index()
     decisions: list[Decision] = []
     for p in plan(index, event, loaded.settings.allows):
-        key = (p.dependent.key, event.run_configuration, event.run_id)
+        key = (p.dependent.key, upstream, event.run_id)
         if p.refusal is not None:
             decisions.append(Decision(p, p.dependent.key, "skipped", p.refusal.reason, str(p.refusal)))
         elif (
             key in loaded.triggered
-            or p.dependent.triggers_consumed.get(event.run_configuration) == event.run_id
+            or p.dependent.triggers_consumed.get(upstream) == event.run_id
         ):
             decisions.append(
                 Decision(
@@ -290,7 +293,7 @@ def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | 
             )
         else:
             decisions.append(Decision(p, p.dependent.key, "would-start"))
-    for rc in index.dependents_of(event.run_configuration):
+    for rc in index.dependents_of(upstream):
         if not loaded.settings.allows(rc.key.namespace):
             detail = f"namespace {rc.key.namespace} is not in RUNCONFIGURATION_NAMESPACES"
             decisions.append(Decision(None, rc.key, "skipped", "namespace-not-watched", detail))
@@ -381,7 +384,7 @@ def explain(
         emit_json(
             {
                 "event": {
-                    "runConfigurationName": str(event.run_configuration),
+                    "runConfigurationName": event.emitter,
                     "status": event.status,
                     "runId": event.run_id,
                     "artifacts": [{"name": a.name, "location": a.location} for a in event.artifacts],
@@ -397,7 +400,7 @@ def explain(
         )
         return
     out = console()
-    out.print(f"[bold]{escape(str(event.run_configuration))}[/] {event.status}, run {escape(event.run_id)}")
+    out.print(f"[bold]{escape(event.emitter or '(one-off Run)')}[/] {event.status}, run {escape(event.run_id)}")
     if event.run_configuration not in loaded.origins:
         out.print("  [yellow]not found in the source[/] (its dependents are still looked up)")
     for a in event.artifacts:

@@ -5,9 +5,20 @@ no I/O: the entry point hands it headers and body, and it answers with a value o
 names the offending field, so that the function can answer 4xx with a body a person can act on.
 
 Three encodings arrive here: CloudEvents HTTP binary mode (`ce-*` headers), structured mode
-(`application/cloudevents+json`), both decoded by the cloudevents SDK, and the plain JSON `data`
-object that an Argo Events sensor's HTTP trigger posts. Unknown fields in `data` are accepted and
-ignored: kfp-operator adds fields between versions, and refusing them would drop real events.
+(`application/cloudevents+json`), both decoded by the cloudevents SDK, and plain JSON. The payload
+itself comes in two shapes, accepted in all three encodings:
+- the `RunCompletionEvent` object (`{"status": ..., "runId": ...}`), as kfp-operator's docs show
+  it as CloudEvent data and an Argo Events sensor posts it;
+- kfp-operator's real NATS message, `{"data": RunCompletionEvent}` (its publisher adds no
+  CloudEvents envelope), posted as it is or carried as a CloudEvent's data.
+
+Fields follow kfp-operator's Go struct (`pkg/common/run_completion.go`): `status`, `runId`,
+`pipelineName`, `artifacts` and `provider` always present; `runConfigurationName`, `runName` and
+the RFC3339Nano times omitted when empty. An empty or absent `runConfigurationName` is a one-off
+Run: a valid event that no RunConfiguration can depend on (acknowledged, never refused). Up to
+v0.7 `provider` was a plain string and `servingModelArtifacts` existed: both still read. Unknown
+fields are accepted and ignored: kfp-operator adds fields between versions, and refusing them would
+drop real events.
 """
 
 from __future__ import annotations
@@ -61,7 +72,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class RunCompletion:
     """One finished upstream run, as every later step sees it."""
 
-    run_configuration: RcKey
+    run_configuration: RcKey | None  # None: a one-off Run, which nothing can depend on
     status: str
     run_id: str
     run_name: str | None = None
@@ -77,6 +88,11 @@ class RunCompletion:
     @property
     def succeeded(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def emitter(self) -> str:
+        """The RunConfiguration as text for logs and answers; "" for a one-off Run."""
+        return "" if self.run_configuration is None else str(self.run_configuration)
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
@@ -101,7 +117,16 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
                 field="content-type",
                 status=415,
             )
-        return parse_data(_json_object(body, "body"))
+        plain = _json_object(body, "body")
+        if "specversion" in plain:  # a structured CloudEvent posted as plain JSON
+            return parse_request({**lowered, "content-type": "application/cloudevents+json"}, body)
+        return parse_data(_unwrap(plain))
+    if is_binary:
+        for required in ("ce-id", "ce-source", "ce-type"):  # the SDK would blame specversion
+            if not lowered.get(required, "").strip():
+                raise InvalidEvent(
+                    f"not a valid CloudEvent: the {required} header is missing or empty", field="cloudevent"
+                )
     try:
         event = from_http(dict(lowered), body)
     except GenericException as exc:
@@ -123,7 +148,7 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
         raise InvalidEvent("event data must be a JSON object", field="data")
     traceparent = attributes.get("traceparent") or lowered.get("traceparent")
     return parse_data(
-        data,
+        _unwrap(data),
         event_id=nonempty(attributes.get("id")),
         source=nonempty(attributes.get("source")),
         traceparent=nonempty(traceparent),
@@ -136,16 +161,17 @@ def parse_data(
     source: str | None = None,
     traceparent: str | None = None,
 ) -> RunCompletion:
-    """Validates kfp-operator's run-completion `data` object."""
+    """Validates kfp-operator's `RunCompletionEvent` object (the NATS message's `data`)."""
     status = _required_text(data, "status")
     if status not in STATUSES:
         raise InvalidEvent(f"status {status!r} is not one of {', '.join(STATUSES)}", field="status")
-    rc = _rc_reference(_required_text(data, "runConfigurationName"), "runConfigurationName")
+    rc_text = _optional_text(data, "runConfigurationName")
+    rc = None if rc_text is None else _rc_reference(rc_text, "runConfigurationName")
+    # `ns/name` since kfp-operator's NamespacedName; a bare name when the namespace is empty.
     pipeline_text = _optional_text(data, "pipelineName")
-    if pipeline_text is not None:
-        _rc_reference(pipeline_text, "pipelineName")
     run_id = _required_text(data, "runId")
-    artifacts = _artifact_list(data.get("artifacts"))
+    artifacts = _artifact_list(data.get("artifacts"), "artifacts")
+    _artifact_list(data.get("servingModelArtifacts"), "servingModelArtifacts")  # <= v0.7: read, unused
     for name in ("runStartTime", "runEndTime"):
         _timestamp(data, name)
     return RunCompletion(
@@ -162,6 +188,16 @@ def parse_data(
         source=source,
         traceparent=traceparent,
     )
+
+
+def _unwrap(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """kfp-operator's NATS message `{"data": RunCompletionEvent}` -> the RunCompletionEvent."""
+    inner = data.get("data")
+    if "status" not in data and isinstance(inner, Mapping):
+        return inner
+    if "status" not in data and inner is not None:
+        raise InvalidEvent(f"data must be a JSON object, got {type(inner).__name__}", field="data")
+    return data
 
 
 def _is_json(content_type: str) -> bool:
@@ -212,16 +248,16 @@ def _rc_reference(text: str, field: str) -> RcKey:
     return RcKey(namespace, name)
 
 
-def _artifact_list(value: Any) -> tuple[Artifact, ...]:
+def _artifact_list(value: Any, field: str) -> tuple[Artifact, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise InvalidEvent(f"artifacts must be a list, got {type(value).__name__}", field="artifacts")
+        raise InvalidEvent(f"{field} must be a list, got {type(value).__name__}", field=field)
     if len(value) > MAX_ARTIFACTS:
-        raise InvalidEvent(f"more than {MAX_ARTIFACTS} artifacts", field="artifacts")
+        raise InvalidEvent(f"more than {MAX_ARTIFACTS} {field}", field=field)
     result = []
     for index, item in enumerate(value):
-        where = f"artifacts[{index}]"
+        where = f"{field}[{index}]"
         if not isinstance(item, Mapping):
             raise InvalidEvent(f"{where} must be an object", field=where)
         if item.get("name") is None:

@@ -49,7 +49,7 @@ def event_span(event: RunCompletion) -> Iterator[Any]:
     attributes = {
         "cloudevents.event_id": event.event_id or "",
         "cloudevents.event_source": event.source or "",
-        "kfp_chain.emitter": str(event.run_configuration),
+        "kfp_chain.emitter": event.emitter,
         "kfp_chain.upstream_run_id": event.run_id,
         "kfp_chain.status": event.status,
     }

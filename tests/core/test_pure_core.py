@@ -46,7 +46,6 @@ def test_binary_and_structured_decode_to_the_same_event():
         ({"status": "unknown"}, "status"),
         ({"status": 3}, "status"),
         ({"runConfigurationName": "UPPER/case"}, "runConfigurationName"),
-        ({"runConfigurationName": None}, "runConfigurationName"),
         ({"runId": ""}, "runId"),
         ({"artifacts": {"name": "x"}}, "artifacts"),
         ({"artifacts": [{"name": "x", "location": "javascript:alert(1)"}]}, "artifacts[0].location"),
