@@ -89,8 +89,8 @@ def on_run_completion(request: flask.Request) -> flask.Response:
     app = get_app()
     if request.method == "GET":
         if request.path == "/readyz":
-            ready = app.ready()
-            return _json(200 if ready else 503, {"ready": ready})
+            ready, body = app.readiness()
+            return _json(200 if ready else 503, body)
         if request.path in ("/healthz", "/"):
             return _json(200, {"ok": True})
         if request.path == "/metrics":

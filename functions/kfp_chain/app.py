@@ -63,6 +63,17 @@ class App:
     def ready(self) -> bool:
         return self.index.ready()
 
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """`/readyz`: ready once the index can answer for the valid RunConfigurations.
+
+        Invalid RunConfigurations do not make the function unready (events for the valid ones
+        work); their number is in the body, as in the `kfp_chain_invalid_runconfigurations` gauge.
+        """
+        ready = self.ready()
+        counter = getattr(self.index, "invalid_count", None)
+        invalid = counter() if callable(counter) else 0
+        return ready, {"ready": ready, "invalidRunConfigurations": invalid}
+
     def close(self) -> None:
         for close in reversed(self.closers):
             try:
@@ -95,7 +106,9 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
 
         from .folder_store import FolderSource, SqliteLedger
 
-        source = FolderSource(Path(settings.runconfigurations), settings.state_db, settings.namespaces)
+        source = FolderSource(
+            Path(settings.runconfigurations), settings.state_db, settings.namespaces, settings.group
+        )
         ledger = SqliteLedger(settings.state_db)
     if index is None:
         index = ListIndex(source)
@@ -111,6 +124,9 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         )
         reporters.append(kube_events)
         write_event = kube_events.write
+        for invalid in (kube_source.invalid, getattr(index, "invalid", None)):
+            if invalid is not None:
+                invalid.notify = kube_events.on_invalid
     launcher = build_launcher(settings, closers)
     upstream = _upstream_check(settings, launcher, write_event)
     options = ChainOptions(

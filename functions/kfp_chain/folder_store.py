@@ -21,16 +21,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import BackendUnavailable
+from .invalid import InvalidObject, InvalidObjects
 from .ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
-from .runconfiguration import KIND, Artifact, RcKey, RunConfiguration, parse_runconfiguration
+from .rc_files import read_folder
+from .rc_schema import read_runconfiguration
+from .runconfiguration import API_GROUP, Artifact, RcKey, RunConfiguration
 
 __all__ = ["FolderSource", "SqliteLedger", "connect"]
 
 log = logging.getLogger("kfp_chain.folder")
 Objects = list[dict[str, Any]]  # `list` is a method name below
+RunConfigurations = list[RunConfiguration]
+InvalidObjectList = list[InvalidObject]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -79,35 +82,61 @@ def connect(path: Path, immediate: bool = False, schema: str = SCHEMA) -> Iterat
 
 
 class FolderSource:
-    def __init__(self, folder: Path, state_db: Path, namespaces: tuple[str, ...] = ()) -> None:
-        self.folder, self.state_db, self.namespaces = folder, state_db, namespaces
+    """RunConfigurations from the YAML files under `folder`, re-read on every `list()`.
+
+    Invalid documents (schema or semantic problems, unreadable YAML) are skipped and reported once
+    through `invalid` (see `invalid.py`); the valid ones are listed whatever the others hold.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        state_db: Path,
+        namespaces: tuple[str, ...] = (),
+        group: str = API_GROUP,
+        invalid: InvalidObjects | None = None,
+    ) -> None:
+        self.folder, self.state_db, self.namespaces, self.group = folder, state_db, namespaces, group
+        self.invalid = invalid or InvalidObjects()
 
     def list(self) -> list[RunConfiguration]:
+        valid, invalid = self.read()
+        self.invalid.replace_all(invalid)
         status = self._status()
-        result = []
-        for obj in self.objects():
-            rc = parse_runconfiguration(obj)
-            if self.namespaces and rc.key.namespace not in self.namespaces:
-                continue
-            result.append(_with_status(rc, status))
-        return result
+        return [_with_status(rc, status) for rc in valid]
 
     def get(self, key: RcKey) -> RunConfiguration | None:
         return next((rc for rc in self.list() if rc.key == key), None)
 
-    def objects(self) -> Objects:
-        """Every RunConfiguration document in the folder; other kinds (Pipelines...) are skipped."""
-        found = []
-        for path in sorted([*self.folder.rglob("*.yaml"), *self.folder.rglob("*.yml")]):
+    def check(self) -> int:
+        """Re-reads the folder to refresh `invalid` (without touching the state store); the count."""
+        self.invalid.replace_all(self.read()[1])
+        return self.invalid.count()
+
+    def read(self) -> tuple[RunConfigurations, InvalidObjectList]:
+        """The valid RunConfigurations (first definition wins) and the invalid documents; no status."""
+        documents, unreadable = read_folder(self.folder)
+        invalid = [InvalidObject(u.where, (u.reason,)) for u in unreadable]
+        valid: dict[RcKey, RunConfiguration] = {}
+        for doc in documents:
             try:
-                documents = list(yaml.safe_load_all(path.read_text()))
-            except (yaml.YAMLError, OSError) as exc:
-                log.warning("unreadable YAML file skipped", extra={"file": str(path), "error": str(exc)})
+                rc = read_runconfiguration(doc.obj, self.group)
+            except ValueError as exc:
+                invalid.append(InvalidObject(doc.where, (str(exc),)))
                 continue
-            for doc in documents:
-                if isinstance(doc, dict) and doc.get("kind") == KIND:
-                    found.append(doc)
-        return found
+            if self.namespaces and rc.key.namespace not in self.namespaces:
+                continue
+            if rc.problems:
+                invalid.append(InvalidObject(doc.where, rc.problems, rc.key))
+            elif rc.key in valid:
+                invalid.append(InvalidObject(doc.where, (f"{rc.key} is defined twice",), rc.key))
+            else:
+                valid[rc.key] = rc
+        return list(valid.values()), invalid
+
+    def objects(self) -> Objects:
+        """Every RunConfiguration document in the folder, valid or not; other kinds are skipped."""
+        return [doc.obj for doc in read_folder(self.folder)[0]]
 
     def _status(self) -> dict[str, Any]:
         with connect(self.state_db) as db:

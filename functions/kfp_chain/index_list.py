@@ -3,6 +3,10 @@
 Correct by construction and O(N) per event; it is the comparison `make bench` measures the
 watch-backed index (`index_watch`) against, and the mode for sources that cannot be watched
 (a folder of YAML files, re-read so that edits apply at once).
+
+The source skips invalid RunConfigurations and keeps the set it skipped (`source.invalid`), as of
+its last read; `ready()` re-reads a folder (cheap, and what the next event reads anyway) so that
+`/readyz` and the gauge count the invalid objects before the first event too.
 """
 
 from __future__ import annotations
@@ -21,4 +25,11 @@ class ListIndex:
         return DependentsIndex(self.source.list())
 
     def ready(self) -> bool:
+        check = getattr(self.source, "check", None)
+        if callable(check):
+            check()
         return True
+
+    def invalid_count(self) -> int:
+        invalid = getattr(self.source, "invalid", None)
+        return invalid.count() if invalid is not None else 0

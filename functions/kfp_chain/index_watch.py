@@ -17,6 +17,10 @@ The loop, in one daemon thread, follows the informer protocol of kube-apiserver:
 - 410 Gone (the resume point was compacted away) means events were lost: relist;
 - every `resync_seconds` a relist anyway, the guard against any bug that left the index wrong.
 
+Every object is checked against the CRD schema and the semantic rules (`invalid.check_object`): an
+invalid one is left out of the index (and taken out if an update made it invalid), so that it
+never poisons the others, and reported once through `invalid` (log, gauge, Kubernetes Event).
+
 `kubernetes.watch.Watch` is used with `timeout_seconds`, which switches off its own silent resume:
 the resume policy lives here, in one place, where it can be tested.
 """
@@ -30,7 +34,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -39,8 +43,9 @@ from kubernetes.client.exceptions import ApiException
 
 from .dependents import DependentsIndex
 from .errors import BackendUnavailable
+from .invalid import InvalidObject, InvalidObjects, check_object, sort_objects
 from .kubernetes_store import KubernetesSource
-from .runconfiguration import PLURAL, RcKey, RunConfiguration, parse_runconfiguration
+from .runconfiguration import PLURAL, RcKey
 
 __all__ = ["WatchIndex"]
 
@@ -79,6 +84,7 @@ class WatchIndex:
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self._clock = clock
         self._index = DependentsIndex()
+        self.invalid = InvalidObjects()
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,6 +114,9 @@ class WatchIndex:
     def size(self) -> int:
         return len(self._index)
 
+    def invalid_count(self) -> int:
+        return self.invalid.count()
+
     def staleness_seconds(self) -> float:
         """Seconds since the server last confirmed the index (a list, an event or a bookmark).
 
@@ -136,6 +145,7 @@ class WatchIndex:
         if self._thread is None or self._stopping.is_set():
             return
         self._index = DependentsIndex()  # the parent's lock may have been held at the fork
+        self.invalid = InvalidObjects(self.invalid.notify)
         self._ready, self._stopping, self._lock = threading.Event(), threading.Event(), threading.Lock()
         self._watch, self._response, self._thread = None, None, None
         self._next_resync = 0.0
@@ -184,7 +194,9 @@ class WatchIndex:
 
     def _relist(self) -> str:
         objects, resource_version = self.source.list_objects()
-        self._index.replace_all(_parse_all(objects))
+        valid, invalid = sort_objects(objects, self.source.group)
+        self._index.replace_all(valid)
+        self.invalid.replace_all(invalid)
         self.lists += 1
         now = self._clock()
         self._last_sync = now
@@ -238,6 +250,9 @@ class WatchIndex:
     def _apply(self, event: dict[str, Any]) -> str | None:
         kind = event.get("type")
         obj = event.get("raw_object") or event.get("object") or {}
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata") or {}, dict):
+            log.warning("watch event without an object skipped", extra={"type": kind})
+            return None
         metadata = obj.get("metadata") or {}
         resource_version = metadata.get("resourceVersion")
         self._last_sync = self._clock()
@@ -246,33 +261,25 @@ class WatchIndex:
         namespace = metadata.get("namespace") or "default"
         if self.source.namespaces and namespace not in self.source.namespaces:
             return str(resource_version) if resource_version else None
+        where = f"{namespace}/{metadata.get('name') or '?'}"
         if kind == "DELETED":
             if metadata.get("name"):
                 self._index.remove(RcKey(namespace, str(metadata["name"])))
+            self.invalid.update(where, None)
         elif kind in ("ADDED", "MODIFIED"):
-            rc = _parse(obj)
-            if rc is not None:
-                self._index.upsert(rc)
+            checked = check_object(obj, self.source.group)
+            if isinstance(checked, InvalidObject):
+                if checked.key is not None:  # a valid version may be indexed: it is stale now
+                    self._index.remove(checked.key)
+                self.invalid.update(checked.where, checked)
+            else:
+                self._index.upsert(checked)
+                self.invalid.update(where, None)
         else:
             log.warning("unexpected watch event", extra={"type": kind})
             return None
         self.events_applied += 1
         return str(resource_version) if resource_version else None
-
-
-def _parse_all(objects: list[dict[str, Any]]) -> Iterator[RunConfiguration]:
-    for obj in objects:
-        rc = _parse(obj)
-        if rc is not None:
-            yield rc
-
-
-def _parse(obj: dict[str, Any]) -> RunConfiguration | None:
-    try:
-        return parse_runconfiguration(obj)
-    except ValueError as exc:  # one unreadable object must not hide the others
-        log.warning("unreadable RunConfiguration skipped", extra={"error": str(exc)})
-        return None
 
 
 def _call(method: weakref.WeakMethod[Callable[[], None]]) -> None:

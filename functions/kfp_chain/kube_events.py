@@ -4,7 +4,8 @@ Where it sits: an observer of the chain, wired by `app.build_app` only when RunC
 from the cluster. For each decision it writes one core/v1 Event whose involvedObject is the
 dependent, so `kubectl describe mlrc NAME` lists "TriggerStarted", "TriggerSkipped" (with the
 reason, e.g. a missing artifact or a cycle) and "TriggerDuplicate" next to kfp-operator's own
-Events (kfp-operator #628, #438).
+Events (kfp-operator #628, #438). A RunConfiguration the function skips as invalid gets an
+"InvalidRunConfiguration" Warning naming the problems, once per change (see `invalid.py`).
 
 `kubectl describe` selects Events by the object's uid, so the observer takes the dependent's uid
 from the watch index when there is one, and reads it from the API server otherwise; when that read
@@ -26,13 +27,15 @@ from kubernetes import client as k8s
 
 from .chain import Outcome
 from .intake import RunCompletion
+from .invalid import InvalidObject
 from .runconfiguration import KIND, PLURAL, RcKey
 
-__all__ = ["REASONS", "KubernetesEventObserver"]
+__all__ = ["INVALID_REASON", "REASONS", "KubernetesEventObserver"]
 
 log = logging.getLogger("kfp_chain.kube_events")
 
 REASONS = {"started": "TriggerStarted", "skipped": "TriggerSkipped", "duplicate": "TriggerDuplicate"}
+INVALID_REASON = "InvalidRunConfiguration"
 COMPONENT = "kfp-chain"
 MAX_MESSAGE = 1024  # the API server refuses longer Event messages
 REQUEST_TIMEOUT = (3.0, 5.0)
@@ -61,10 +64,16 @@ class KubernetesEventObserver:
         kind = "Warning" if outcome.outcome == "skipped" else "Normal"
         self.write(outcome.dependent, reason, message(event, outcome), kind)
 
-    def write(self, key: RcKey, reason: str, text: str, kind: str = "Warning") -> None:
+    def on_invalid(self, item: InvalidObject) -> None:
+        """An `InvalidRunConfiguration` Warning on an object the function skips (once per change)."""
+        if item.key is not None:
+            text = f"skipped by kfp-chain until fixed: {item.summary}"
+            self.write(item.key, INVALID_REASON, text, "Warning", uid=item.uid)
+
+    def write(self, key: RcKey, reason: str, text: str, kind: str = "Warning", uid: str | None = None) -> None:
         """One Event on RunConfiguration `key`; best effort (the dead-letter function uses it too)."""
         try:
-            body = self.event_body(key, reason, text, kind, self._uid(key))
+            body = self.event_body(key, reason, text, kind, uid or self._uid(key))
             self.core.create_namespaced_event(key.namespace, body, _request_timeout=REQUEST_TIMEOUT)
         except Exception as exc:  # best effort: an Event must never fail the trigger it reports
             log.warning(

@@ -39,8 +39,9 @@ from .errors import (
     KfpChainError,
     RejectedByBackend,
 )
+from .invalid import InvalidObjects, check_object, sort_objects
 from .ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
-from .runconfiguration import PLURAL, Artifact, RcKey, RunConfiguration, parse_runconfiguration
+from .runconfiguration import PLURAL, Artifact, RcKey, RunConfiguration
 
 __all__ = ["CLAIM_PREFIX", "KubernetesLedger", "KubernetesSource", "claims_in", "kubernetes_api_client"]
 
@@ -113,10 +114,12 @@ class KubernetesSource:
         self.api = k8s.CustomObjectsApi(api_client)
         self.group, self.version, self.namespaces = group, version, namespaces
         self.timeout = timeout  # connect, read: a hung API server must not hold an event for ever
+        self.invalid = InvalidObjects()  # skipped by list(), reported once each
 
     def list(self) -> Iterator[RunConfiguration]:
-        for obj in self.list_objects()[0]:
-            yield parse_runconfiguration(obj)
+        valid, invalid = sort_objects(self.list_objects()[0], self.group)
+        self.invalid.replace_all(invalid)
+        yield from valid
 
     def list_objects(self) -> tuple[Objects, str]:
         """Every RunConfiguration, paginated, and the list's resourceVersion (where a watch resumes)."""
@@ -141,7 +144,8 @@ class KubernetesSource:
 
     def get(self, key: RcKey) -> RunConfiguration | None:
         obj = self.get_object(key)
-        return None if obj is None else parse_runconfiguration(obj)
+        checked = None if obj is None else check_object(obj, self.group)
+        return checked if isinstance(checked, RunConfiguration) else None
 
     def get_object(self, key: RcKey) -> dict[str, Any] | None:
         try:

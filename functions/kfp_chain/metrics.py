@@ -148,6 +148,13 @@ class Metrics:
             registry=r,
         )
 
+        self.invalid_runconfigurations = Gauge(
+            "kfp_chain_invalid_runconfigurations",
+            "RunConfigurations skipped because they break the CRD schema or kfp-chain's rules (each is "
+            "logged once, with the reason, and gets a Kubernetes Event in a cluster).",
+            registry=r,
+        )
+
     # -- the HTTP boundary ------------------------------------------------------------------
     def observe_request(self, event_status: str | None, http_status: int, seconds: float) -> None:
         outcome = answer_class(http_status)
@@ -168,12 +175,15 @@ class Metrics:
         self.index_staleness.set(staleness_seconds)
 
     def track_index(self, provider: object) -> bool:
-        """Reads size and staleness from the provider at every scrape, when it offers them.
+        """Reads size and staleness (and the invalid count) from the provider at every scrape, when it offers them.
 
         A long-lived index (the watch) knows when its source last confirmed it; reading that at
         scrape time rather than per event is what lets the gauge grow while no event arrives and
         the watch is down. Returns False when the provider offers neither (it then pushes).
         """
+        invalid = getattr(provider, "invalid_count", None)
+        if callable(invalid):
+            self.invalid_runconfigurations.set_function(invalid)
         size, staleness = getattr(provider, "size", None), getattr(provider, "staleness_seconds", None)
         if not callable(size) or not callable(staleness):
             return False

@@ -7,6 +7,7 @@ fields, two served versions) are dealt with once, here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,9 @@ MAX_AGE_ANNOTATION = "kfp-chain.io/fan-in-max-age"
 TRIGGER_POLICIES = ("any", "all")
 PLURAL = "runconfigurations"
 KIND = "RunConfiguration"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 @dataclass(frozen=True, order=True)
@@ -115,39 +119,81 @@ def nonempty(value: Any) -> str | None:
 
 def _artifacts(items: Any) -> tuple[Artifact, ...]:
     result = []
-    for item in items or ():
+    for item in items if isinstance(items, list) else ():
         if isinstance(item, Mapping) and nonempty(item.get("name")) and isinstance(item.get("location"), str):
             result.append(Artifact(item["name"], item["location"]))
     return tuple(result)
 
 
+def _mapping(value: Any, where: str, problems: list[str]) -> Mapping[str, Any]:
+    """`value` when it is an object; {} (and a problem) when it is something else."""
+    if value is None or isinstance(value, Mapping):
+        return value or {}
+    problems.append(f"{where} must be an object, got {type(value).__name__}")
+    return {}
+
+
+def _sub(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any, where: str, problems: list[str]) -> list[Any]:
+    """`value` when it is a list; [] (and a problem) otherwise: a string is never read letter by letter."""
+    if value is None or isinstance(value, list):
+        return value or []
+    problems.append(f"{where} must be a list, got {type(value).__name__}")
+    return []
+
+
+def _dns_name(value: str, limit: int, label: bool) -> bool:
+    pattern = _DNS_LABEL if label else _DNS_SUBDOMAIN
+    return len(value) <= limit and pattern.match(value) is not None
+
+
 def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     """Reads one RunConfiguration object (v1beta1 or v1alpha6) as the API server or a YAML file has it.
 
-    A malformed reference does not make the whole object unreadable: it is dropped and named in
-    `problems`, so that one bad RunConfiguration never hides the others from the index.
+    Total: any shape gives a RunConfiguration or a ValueError (no usable `metadata.name`), never
+    another exception. What is wrong is named in `problems` (a malformed reference is dropped), so
+    that one bad RunConfiguration never hides the others; the schema checks live in `rc_schema`.
     """
-    metadata = obj.get("metadata") or {}
-    namespace = nonempty(metadata.get("namespace")) or "default"
+    problems: list[str] = []
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"a RunConfiguration must be an object, got {type(obj).__name__}")
+    metadata = _mapping(obj.get("metadata"), "metadata", problems)
     name = nonempty(metadata.get("name"))
     if name is None:
         raise ValueError("RunConfiguration without metadata.name")
+    namespace = nonempty(metadata.get("namespace")) or "default"
+    if not _dns_name(name, 253, label=False):
+        problems.append(f"metadata.name {name[:80]!r} is not a valid Kubernetes object name")
+    if not _dns_name(namespace, 63, label=True):
+        problems.append(f"metadata.namespace {namespace[:80]!r} is not a valid Kubernetes namespace")
     key = RcKey(namespace, name)
-    spec = obj.get("spec") or {}
-    run = spec.get("run") or {}
-    status = obj.get("status") or {}
-    problems: list[str] = []
+    spec = _mapping(obj.get("spec"), "spec", problems)
+    run = _mapping(spec.get("run"), "spec.run", problems)
+    triggers = _mapping(spec.get("triggers"), "spec.triggers", problems)
+    status = _sub(obj, "status")  # written by controllers, not people: read what is usable
 
     parameters = []
     # v1alpha5/6 call them `runtimeParameters` (same shape); v1beta1 `parameters`. Read both, so that
     # RUNCONFIGURATION_API_VERSION=pipelines.kubeflow.org/v1alpha6 works; a name in both keeps the latter.
-    for item in [*(run.get("runtimeParameters") or ()), *(run.get("parameters") or ())]:
+    listed = [
+        *_items(run.get("runtimeParameters"), "spec.run.runtimeParameters", problems),
+        *_items(run.get("parameters"), "spec.run.parameters", problems),
+    ]
+    for item in listed:
         pname = nonempty(item.get("name")) if isinstance(item, Mapping) else None
         if pname is None:
             problems.append("a parameter without a name")
             continue
-        ref_obj = (item.get("valueFrom") or {}).get("runConfigurationRef")
+        value_from = _mapping(item.get("valueFrom"), f"parameter {pname}: valueFrom", problems)
+        ref_obj = value_from.get("runConfigurationRef")
         if ref_obj is not None:
+            if not isinstance(ref_obj, Mapping):
+                problems.append(f"parameter {pname}: runConfigurationRef must be an object")
+                continue
             try:
                 ref = RcKey.parse(str(ref_obj.get("name", "")), namespace)
             except ValueError as exc:
@@ -160,32 +206,38 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
             if item.get("value") is not None:
                 problems.append(f"parameter {pname}: both value and valueFrom are set")
             parameters.append(
-                Parameter(pname, ref=ref, output_artifact=artifact, optional=bool(ref_obj.get("optional")))
+                Parameter(pname, ref=ref, output_artifact=artifact, optional=ref_obj.get("optional") is True)
             )
         else:
             value = item.get("value")
+            if value is not None and not isinstance(value, str):
+                problems.append(f"parameter {pname}: value must be a string, got {type(value).__name__}")
             parameters.append(Parameter(pname, value="" if value is None else str(value)))
 
     triggered_by = []
-    for text in (spec.get("triggers") or {}).get("runConfigurations") or ():
+    for text in _items(triggers.get("runConfigurations"), "spec.triggers.runConfigurations", problems):
+        if not isinstance(text, str):
+            problems.append(f"trigger: {text!r} is not a RunConfiguration name")
+            continue
         try:
-            triggered_by.append(RcKey.parse(str(text), namespace))
+            triggered_by.append(RcKey.parse(text, namespace))
         except ValueError as exc:
             problems.append(f"trigger: {exc}")
 
     declarations = tuple(
         ArtifactDeclaration(str(a["name"]), str(a["path"]))
-        for a in run.get("artifacts") or ()
+        for a in _items(run.get("artifacts"), "spec.run.artifacts", problems)
         if isinstance(a, Mapping) and a.get("name") and a.get("path")
     )
-    succeeded = (status.get("latestRuns") or {}).get("succeeded") or {}
+    succeeded = _sub(_sub(status, "latestRuns"), "succeeded")
+    entries = _sub(status, "triggers").get("runConfigurations")
     consumed: dict[RcKey, str] = {}
-    for upstream, entry in ((status.get("triggers") or {}).get("runConfigurations") or {}).items():
-        provider_id = nonempty((entry or {}).get("providerId"))
+    for upstream, entry in entries.items() if isinstance(entries, Mapping) else ():
+        provider_id = nonempty(entry.get("providerId")) if isinstance(entry, Mapping) else None
         if provider_id is None:
             continue
         try:
-            consumed[RcKey.parse(upstream, namespace)] = provider_id
+            consumed[RcKey.parse(str(upstream), namespace)] = provider_id
         except ValueError:
             problems.append(f"status.triggers: {upstream!r} is not a RunConfiguration reference")
 
@@ -202,7 +254,7 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
 
     return RunConfiguration(
         key=key,
-        pipeline=str(run.get("pipeline") or ""),
+        pipeline=nonempty(run.get("pipeline")) or "",
         experiment=nonempty(run.get("experimentName")),
         provider=nonempty(run.get("provider")),
         parameters=tuple({p.name: p for p in parameters}.values()),

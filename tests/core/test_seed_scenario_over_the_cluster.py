@@ -440,7 +440,7 @@ def test_the_token_is_sent_as_a_bearer(cluster_function, kube, kfp, tmp_path):
 def test_healthz_and_readyz_answer(cluster_function, kube):
     function = cluster_function()
     assert function.get("/healthz")[0] == 200
-    assert function.get("/readyz") == (200, {"ready": True})
+    assert function.get("/readyz") == (200, {"ready": True, "invalidRunConfigurations": 0})
 
 
 def test_the_response_body_is_json_the_broker_can_log(cluster_function, kube, kfp):
