@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 
 import flask
@@ -29,6 +30,7 @@ from kfp_chain.app import (
     respond_dead_letter,
 )
 from kfp_chain.auth import check_sender
+from kfp_chain.errors import ConfigurationError
 from kfp_chain.metrics import CONTENT_TYPE_LATEST
 from kfp_chain.settings import Settings
 
@@ -80,8 +82,13 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> f
     return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
-# At start-up, so that a bad setting stops the server with its message rather than failing events.
-Settings.from_env()
+# At start-up, so that a bad setting stops the server with its message (one line, exit status 2, no
+# traceback) rather than failing events.
+try:
+    Settings.from_env()
+except ConfigurationError as _exc:
+    sys.stderr.write(f"kfp-chain: {_exc}\n")
+    raise SystemExit(2) from None
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]

@@ -222,9 +222,7 @@ def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
         app.metrics.refused.labels(str(exc.status), exc.reason).inc()
         return exc.status, exc.as_body()
     except TemporaryError as exc:
-        log.warning(
-            "temporary fault, broker will retry: %s", exc, extra={"emitter": event.emitter}
-        )
+        log.warning("temporary fault, broker will retry: %s", exc, extra={"emitter": event.emitter})
         if isinstance(exc, DeploymentFault):
             app.metrics.deployment_faults.labels(exc.backend).inc()
         return 503, {"error": exc.reason, "message": str(exc)}

@@ -16,16 +16,23 @@ the environment: `--runconfigurations` from RUNCONFIGURATIONS, `--output` from K
 any other from KFP_CHAIN_<COMMAND>_<OPTION> (e.g. KFP_CHAIN_SEND_MODE=structured).
 `explain`, `graph`, `validate` and `reconcile --dry-run` never write: not to the cluster, not to the
 state store.
+
+Exit status, for every command: 0 ok; 1 findings or a failure of what was asked (validate found
+errors, send got no 2xx answer, the cluster or the URL could not be reached); 2 usage or
+configuration (a bad option or argument, a setting that is missing or wrong, a file that does not
+exist). Every failure is one line on stderr, never a traceback (KFP_CHAIN_DEBUG=1 shows it).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
@@ -35,7 +42,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
@@ -45,16 +51,16 @@ from .errors import ConfigurationError, InvalidEvent, KfpChainError
 from .fan_in import join_status
 from .intake import EVENT_TYPE, RunCompletion, parse_data, parse_request
 from .ports import ClaimInfo
+from .rc_files import Document, read_folder
+from .rc_schema import read_runconfiguration, schema_problems
 from .reconcile_cli import PendingView, claim_json, involving, pending_views, run_pass
 from .reconcile_cli import dry_run as dry_run_report
 from .runconfiguration import (
-    KIND,
     MAX_AGE_ANNOTATION,
     POLICY_ANNOTATION,
     Artifact,
     RcKey,
     RunConfiguration,
-    parse_runconfiguration,
 )
 from .settings import Settings
 
@@ -77,9 +83,21 @@ class Loaded:
     duplicates: list[tuple[RcKey, str]] = field(default_factory=list)
     triggered: dict[tuple[RcKey, RcKey, str], str | None] = field(default_factory=dict)  # -> KFP run id
     claims: list[ClaimInfo] = field(default_factory=list)  # live or expired, on triggers not yet done
+    documents: dict[RcKey, Document] = field(default_factory=dict)  # folder source: where each was written
 
     def index(self) -> DependentsIndex:
+        """Every readable RunConfiguration, invalid ones too: what `validate` and `graph` look at."""
         return DependentsIndex(self.runconfigurations)
+
+    def valid_index(self) -> DependentsIndex:
+        """What the function indexes: invalid RunConfigurations are skipped (see `invalid.py`)."""
+        return DependentsIndex(rc for rc in self.runconfigurations if not rc.problems)
+
+
+class Misconfigured(click.ClickException):
+    """Usage or configuration: exit status 2, like click's own usage errors."""
+
+    exit_code = 2
 
 
 def settings_for(runconfigurations: str | None) -> Settings:
@@ -89,12 +107,14 @@ def settings_for(runconfigurations: str | None) -> Settings:
     try:
         return Settings.from_env(env)
     except ConfigurationError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise Misconfigured(str(exc)) from exc
 
 
 def load(settings: Settings) -> Loaded:
     try:
         return _load_cluster(settings) if settings.from_kubernetes else _load_folder(settings)
+    except ConfigurationError as exc:
+        raise Misconfigured(str(exc)) from exc
     except KfpChainError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -121,24 +141,17 @@ def _load_folder(settings: Settings) -> Loaded:
     """
     folder = Path(settings.runconfigurations)
     loaded = Loaded(settings)
-    documents: list[tuple[str, dict[str, Any]]] = []
-    for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
-        name = str(path.relative_to(folder))
-        try:
-            docs = list(yaml.safe_load_all(path.read_text()))
-        except (yaml.YAMLError, OSError) as exc:
-            loaded.unreadable.append((name, _first_line(exc)))
-            continue
-        documents.extend((name, d) for d in docs if isinstance(d, dict) and d.get("kind") == KIND)
-    allowed = [(n, d) for n, d in documents if settings.allows(_namespace(d))]
-    _parse_into(loaded, allowed)
+    documents, unreadable = read_folder(folder)
+    loaded.unreadable.extend((u.where, u.reason) for u in unreadable)
+    allowed = [d for d in documents if settings.allows(_namespace(d.obj))]
+    _parse_into(loaded, ((d.where, d.obj) for d in allowed))
+    by_where = {d.where: d for d in allowed}
+    loaded.documents = {key: by_where[where] for key, where in loaded.origins.items() if where in by_where}
     if settings.state_db.exists():
         from .folder_store import FolderSource, SqliteLedger
 
-        with_status = {
-            rc.key: rc for rc in FolderSource(folder, settings.state_db, settings.namespaces).list()
-        }
-        loaded.runconfigurations = [with_status.get(rc.key, rc) for rc in loaded.runconfigurations]
+        source = FolderSource(folder, settings.state_db, settings.namespaces, settings.group)
+        loaded.runconfigurations = source.with_status(loaded.runconfigurations)
         loaded.claims = SqliteLedger(settings.state_db).claims()
         for row in SqliteLedger(settings.state_db).triggers():
             if row["done"]:  # a fan-in row joins its pairs with "+": each pair was consumed
@@ -154,8 +167,8 @@ def _load_folder(settings: Settings) -> Loaded:
 def _parse_into(loaded: Loaded, documents: Iterable[tuple[str, dict[str, Any]]]) -> None:
     for where, doc in documents:
         try:
-            rc = parse_runconfiguration(doc)
-        except (ValueError, TypeError, AttributeError) as exc:
+            rc = read_runconfiguration(doc, loaded.settings.group)
+        except ValueError as exc:
             loaded.unreadable.append((where, _first_line(exc)))
             continue
         if rc.key in loaded.origins:
@@ -166,7 +179,9 @@ def _parse_into(loaded: Loaded, documents: Iterable[tuple[str, dict[str, Any]]])
 
 
 def _namespace(doc: dict[str, Any]) -> str:
-    return str((doc.get("metadata") or {}).get("namespace") or "default")
+    metadata = doc.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    return namespace if isinstance(namespace, str) and namespace else "default"
 
 
 def _where(obj: dict[str, Any]) -> str:
@@ -229,7 +244,45 @@ def parse_key(text: str) -> RcKey:
         raise click.BadParameter(str(exc)) from exc
 
 
-@click.group(context_settings={"auto_envvar_prefix": "KFP_CHAIN", "help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """The one error path every command goes through: each failure is one line on stderr.
+
+    click's own usage errors, our `ClickException`s, and anything unexpected (a bug, an OSError
+    nobody caught) end here; exit status 2 for usage and configuration, 1 otherwise (see the
+    module docstring). KFP_CHAIN_DEBUG=1 re-raises the unexpected ones with their traceback.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            _fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        except OSError as exc:  # a file that cannot be read or written: say which, and why
+            _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 2)
+        except Exception as exc:
+            if os.environ.get("KFP_CHAIN_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {_first_line(exc)} (KFP_CHAIN_DEBUG=1 shows where)", 1
+            )
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"kfp-chain: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+@click.group(
+    cls=OneLineErrors,
+    context_settings={"auto_envvar_prefix": "KFP_CHAIN", "help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="kfp-chain")
 def main() -> None:
     """Chain Kubeflow Pipelines: explain, draw and check RunConfiguration triggers; send events."""
@@ -271,16 +324,13 @@ def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | 
         return [], ONE_OFF_NOTE
     if not event.succeeded:
         return [], f"status {event.status}: nothing starts"
-    index = loaded.index()
+    index = loaded.valid_index()
     decisions: list[Decision] = []
     for p in plan(index, event, loaded.settings.allows):
         key = (p.dependent.key, upstream, event.run_id)
         if p.refusal is not None:
             decisions.append(Decision(p, p.dependent.key, "skipped", p.refusal.reason, str(p.refusal)))
-        elif (
-            key in loaded.triggered
-            or p.dependent.triggers_consumed.get(upstream) == event.run_id
-        ):
+        elif key in loaded.triggered or p.dependent.triggers_consumed.get(upstream) == event.run_id:
             decisions.append(
                 Decision(
                     p,
@@ -293,10 +343,13 @@ def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | 
             )
         else:
             decisions.append(Decision(p, p.dependent.key, "would-start"))
-    for rc in index.dependents_of(upstream):
+    for rc in loaded.index().dependents_of(upstream):
         if not loaded.settings.allows(rc.key.namespace):
             detail = f"namespace {rc.key.namespace} is not in RUNCONFIGURATION_NAMESPACES"
             decisions.append(Decision(None, rc.key, "skipped", "namespace-not-watched", detail))
+        elif rc.problems:
+            detail = f"invalid, so the function skips it: {'; '.join(rc.problems)}"
+            decisions.append(Decision(None, rc.key, "skipped", "invalid-runconfiguration", detail))
     note = None if decisions else "nothing depends on this RunConfiguration"
     return decisions, note
 
@@ -312,16 +365,11 @@ def event_from(
     path = Path(target)
     if path.is_file():
         try:
-            body = path.read_bytes()
-            obj = json.loads(body)
-            if isinstance(obj, dict) and "specversion" in obj:
-                event = parse_request({"content-type": "application/cloudevents+json"}, body)
-            elif isinstance(obj, dict):
-                event = parse_data(obj.get("data", obj) if "runConfigurationName" not in obj else obj)
-            else:
-                raise click.BadParameter(f"{target} does not hold a JSON object")
-        except (ValueError, InvalidEvent) as exc:
-            raise click.BadParameter(f"{target}: {exc}") from exc
+            # The function's own intake: a RunCompletionEvent, kfp-operator's NATS message
+            # {"data": ...}, or a structured CloudEvent, exactly as a POST body would be read.
+            event = parse_request({"content-type": "application/json"}, path.read_bytes())
+        except InvalidEvent as exc:
+            raise click.BadParameter(f"{target}: {exc}", param_hint="EVENT.json") from exc
         merged = {a.name: a for a in event.artifacts} | {a.name: a for a in artifacts}
         return replace(
             event,
@@ -329,6 +377,17 @@ def event_from(
             run_id=run_id or event.run_id,
             artifacts=tuple(merged.values()),
         ), False
+    if path.exists():
+        raise click.BadParameter(f"{target} is not a file", param_hint="EVENT.json")
+    if path.suffix.lower() in (".json", ".yaml", ".yml", ".txt"):
+        raise click.BadParameter(f"{target}: no such file", param_hint="EVENT.json")
+    try:
+        RcKey.parse(target)
+    except ValueError:
+        raise click.BadParameter(
+            f"{target!r} is neither an event file (no such file) nor NAMESPACE/NAME",
+            param_hint="EVENT.json|NAMESPACE/NAME",
+        ) from None
     key = parse_key(target)
     placeholders = not artifacts
     if placeholders:
@@ -400,7 +459,9 @@ def explain(
         )
         return
     out = console()
-    out.print(f"[bold]{escape(event.emitter or '(one-off Run)')}[/] {event.status}, run {escape(event.run_id)}")
+    out.print(
+        f"[bold]{escape(event.emitter or '(one-off Run)')}[/] {event.status}, run {escape(event.run_id)}"
+    )
     if event.run_configuration not in loaded.origins:
         out.print("  [yellow]not found in the source[/] (its dependents are still looked up)")
     for a in event.artifacts:
@@ -664,36 +725,65 @@ class Finding:
     subject: str
     code: str
     message: str
+    where: str = ""  # file:line (folder source), when known
 
     def as_json(self) -> dict[str, str]:
-        return {
+        body = {
             "severity": self.severity,
             "subject": self.subject,
             "code": self.code,
             "message": self.message,
         }
+        if self.where:
+            body["where"] = self.where
+        return body
+
+
+def _problem_findings(loaded: Loaded, rc: RunConfiguration) -> list[Finding]:
+    """The object's own problems (schema, then semantic), each at its line when the file is known."""
+    doc = loaded.documents.get(rc.key)
+    lines = {}
+    if doc is not None:
+        lines = {text: doc.line_of(path) for path, text in schema_problems(doc.obj, loaded.settings.group)}
+    found = []
+    for problem in rc.problems:
+        schema = problem.startswith("schema: ")
+        text = problem.removeprefix("schema: ")
+        code = "schema" if schema else "malformed"
+        if "both value and valueFrom" in problem:
+            code = "value-and-valuefrom"
+        elif problem.startswith(POLICY_ANNOTATION):
+            code = "unknown-policy"
+        elif problem.startswith(MAX_AGE_ANNOTATION):
+            code = "invalid-max-age"
+        where = ""
+        if doc is not None:
+            where = f"{doc.file}:{lines.get(text, doc.line)}"
+        found.append(Finding("error", str(rc.key), code, text, where))
+    return found
 
 
 def findings(loaded: Loaded) -> list[Finding]:
     """Every problem that would make a trigger misbehave, most specific subject first."""
-    found: list[Finding] = [Finding("error", where, "unreadable", why) for where, why in loaded.unreadable]
+    found: list[Finding] = [
+        Finding("error", where.split(":")[0], "unreadable", why, where if ":" in where else "")
+        for where, why in loaded.unreadable
+    ]
     for key, where in loaded.duplicates:
         found.append(
             Finding(
-                "error", str(key), "duplicate", f"defined again in {where} (first in {loaded.origins[key]})"
+                "error",
+                str(key),
+                "duplicate",
+                f"defined again in {where} (first in {loaded.origins[key]})",
+                where if loaded.documents else "",
             )
         )
     by_key = {rc.key: rc for rc in loaded.runconfigurations}
     index = loaded.index()
     for rc in index.all():
         subject = str(rc.key)
-        for problem in rc.problems:
-            code = "value-and-valuefrom" if "both value and valueFrom" in problem else "malformed"
-            if problem.startswith(POLICY_ANNOTATION):
-                code = "unknown-policy"
-            elif problem.startswith(MAX_AGE_ANNOTATION):
-                code = "invalid-max-age"
-            found.append(Finding("error", subject, code, problem))
+        found.extend(_problem_findings(loaded, rc))
         if rc.fan_in and len(rc.triggered_by) < 2:
             found.append(
                 Finding(
@@ -787,8 +877,9 @@ def validate(strict: bool, runconfigurations: str | None, output: str) -> None:
         out = console()
         for f in found:
             colour = "red" if f.severity == "error" else "yellow"
+            at = f"{escape(f.where)} " if f.where and f.where != f.subject else ""
             out.print(
-                f"[{colour}]{f.severity:<7}[/] {escape(f.subject)}: {escape(f.message)} [dim]\\[{f.code}][/]"
+                f"[{colour}]{f.severity:<7}[/] {at}{escape(f.subject)}: {escape(f.message)} [dim]\\[{f.code}][/]"
             )
         verdict = "[green]ok[/]" if not errors and not (strict and warnings) else "[red]failed[/]"
         out.print(
@@ -848,6 +939,13 @@ def send(
     from cloudevents.conversion import to_binary, to_structured
     from cloudevents.http import CloudEvent
 
+    try:
+        target = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="URL") from exc
+    if target.scheme not in ("http", "https") or not target.netloc:
+        raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="URL")
+
     data: dict[str, Any] = {
         "status": status,
         "runConfigurationName": rc,
@@ -876,8 +974,10 @@ def send(
             code, answer = response.status, response.read()
     except urllib.error.HTTPError as exc:
         code, answer = exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise click.ClickException(f"POST {url}: {exc}") from exc
+    except ValueError as exc:  # http.client refuses a URL with spaces or control characters
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="URL") from exc
     text = answer.decode(errors="replace")
     if output == "json":
         try:

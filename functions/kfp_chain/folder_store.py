@@ -99,11 +99,15 @@ class FolderSource:
         self.folder, self.state_db, self.namespaces, self.group = folder, state_db, namespaces, group
         self.invalid = invalid or InvalidObjects()
 
-    def list(self) -> list[RunConfiguration]:
+    def list(self) -> RunConfigurations:
         valid, invalid = self.read()
         self.invalid.replace_all(invalid)
+        return self.with_status(valid)
+
+    def with_status(self, runconfigurations: RunConfigurations) -> RunConfigurations:
+        """These RunConfigurations with what the state store holds as their status."""
         status = self._status()
-        return [_with_status(rc, status) for rc in valid]
+        return [_with_status(rc, status) for rc in runconfigurations]
 
     def get(self, key: RcKey) -> RunConfiguration | None:
         return next((rc for rc in self.list() if rc.key == key), None)

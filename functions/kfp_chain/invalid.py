@@ -59,7 +59,9 @@ class InvalidObjects:
             new = [item for where, item in now.items() if self._current.get(where) != item]
             self._current = now
         for where in gone:
-            log.info("RunConfiguration no longer invalid (fixed or removed)", extra={"runconfiguration": where})
+            log.info(
+                "RunConfiguration no longer invalid (fixed or removed)", extra={"runconfiguration": where}
+            )
         for item in new:
             self._report(item)
 
@@ -72,7 +74,9 @@ class InvalidObjects:
         if item is not None and before != item:
             self._report(item)
         elif item is None and before is not None:
-            log.info("RunConfiguration no longer invalid (fixed or removed)", extra={"runconfiguration": where})
+            log.info(
+                "RunConfiguration no longer invalid (fixed or removed)", extra={"runconfiguration": where}
+            )
 
     def count(self) -> int:
         return len(self._current)

@@ -70,7 +70,9 @@ class KubernetesEventObserver:
             text = f"skipped by kfp-chain until fixed: {item.summary}"
             self.write(item.key, INVALID_REASON, text, "Warning", uid=item.uid)
 
-    def write(self, key: RcKey, reason: str, text: str, kind: str = "Warning", uid: str | None = None) -> None:
+    def write(
+        self, key: RcKey, reason: str, text: str, kind: str = "Warning", uid: str | None = None
+    ) -> None:
         """One Event on RunConfiguration `key`; best effort (the dead-letter function uses it too)."""
         try:
             body = self.event_body(key, reason, text, kind, uid or self._uid(key))

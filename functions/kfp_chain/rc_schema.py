@@ -100,7 +100,9 @@ def schema_problems(obj: Any, group: str = API_GROUP) -> list[SchemaProblem]:
         return [(("apiVersion",), f"apiVersion is missing (expected {expected})")]
     obj_group, _, version = api_version.rpartition("/")
     if obj_group != group or version not in validators:
-        return [(("apiVersion",), f"apiVersion {api_version!r} is not served by the CRD (expected {expected})")]
+        return [
+            (("apiVersion",), f"apiVersion {api_version!r} is not served by the CRD (expected {expected})")
+        ]
     found = []
     for error in validators[version].iter_errors(obj):
         path = tuple(error.absolute_path)
@@ -120,7 +122,10 @@ def read_runconfiguration(obj: Any, group: str = API_GROUP) -> RunConfiguration:
     found = schema_problems(obj, group)
     if not found:
         return rc
-    return replace(rc, problems=(*(f"schema: {text}" for _, text in found), *rc.problems))
+    # The parser's own complaints about a field's type ("... must be a list, got int") repeat
+    # what the schema says already; its semantic ones (references, value and valueFrom) stay.
+    semantic = tuple(p for p in rc.problems if ", got " not in p)
+    return replace(rc, problems=(*(f"schema: {text}" for _, text in found), *semantic))
 
 
 def dotted(path: Sequence[str | int]) -> str:

@@ -35,7 +35,7 @@ def test_validate_as_json_counts_each_kind_of_finding(cli: Cli) -> None:
         "value-and-valuefrom",
     ]
     assert [f["code"] for f in body["findings"] if f["severity"] == "warning"] == ["undeclared-artifact"]
-    assert (body["runConfigurations"], body["errors"], body["warnings"]) == (5, 5, 1)
+    assert (body["runConfigurations"], body["errors"], body["warnings"]) == (6, 5, 1)
     assert result.exit_code == 1
 
 
