@@ -877,9 +877,13 @@ def validate(strict: bool, runconfigurations: str | None, output: str) -> None:
         out = console()
         for f in found:
             colour = "red" if f.severity == "error" else "yellow"
-            at = f"{escape(f.where)} " if f.where and f.where != f.subject else ""
+            # `file:line ns/name`, or just `file:line` when the file is the subject (unreadable)
+            if f.where.startswith(f.subject):
+                subject = f.where
+            else:
+                subject = f"{f.where} {f.subject}" if f.where else f.subject
             out.print(
-                f"[{colour}]{f.severity:<7}[/] {at}{escape(f.subject)}: {escape(f.message)} [dim]\\[{f.code}][/]"
+                f"[{colour}]{f.severity:<7}[/] {escape(subject)}: {escape(f.message)} [dim]\\[{f.code}][/]"
             )
         verdict = "[green]ok[/]" if not errors and not (strict and warnings) else "[red]failed[/]"
         out.print(
@@ -974,10 +978,10 @@ def send(
             code, answer = response.status, response.read()
     except urllib.error.HTTPError as exc:
         code, answer = exc.code, exc.read()
+    except http.client.InvalidURL as exc:  # spaces or control characters: the URL, not the server
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="URL") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise click.ClickException(f"POST {url}: {exc}") from exc
-    except ValueError as exc:  # http.client refuses a URL with spaces or control characters
-        raise click.BadParameter(f"{url!r}: {exc}", param_hint="URL") from exc
     text = answer.decode(errors="replace")
     if output == "json":
         try:

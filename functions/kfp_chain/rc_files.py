@@ -105,8 +105,9 @@ def read_file(path: Path, name: str) -> tuple[list[Document], list[Unreadable]]:
         return [], [Unreadable(name, _first_line(exc))]
     documents: list[Document] = []
     unreadable: list[Unreadable] = []
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses unprintable characters already here
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -120,7 +121,8 @@ def read_file(path: Path, name: str) -> tuple[list[Document], list[Unreadable]]:
     except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
         unreadable.append(Unreadable(name, f"invalid YAML: {_first_line(exc)}"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents, unreadable
 
 
