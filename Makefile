@@ -50,6 +50,10 @@ demo: $(STAMP) compile-examples ## run the examples -> training chain locally (f
 demo-ensemble: $(STAMP) compile-examples ## run the fan-in example (examples -> two trainers -> one ensemble, policy all) locally, exit 0 if it worked
 	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo_ensemble --pipelines-dir .local/kfp-chain/pipelines
 
+.PHONY: graphviz
+graphviz: ## install Graphviz (apt-get) when `dot` is missing, for `kfp-chain graph --format png|svg`
+	command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz)
+
 .PHONY: bench
 bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 100/10k/100k RunConfigurations (installs wrk; writes BENCHMARKS.md)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

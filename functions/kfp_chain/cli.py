@@ -648,7 +648,7 @@ def render(dot_text: str, fmt: str) -> bytes:
     binary = shutil.which("dot")
     if binary is None:
         raise click.ClickException(
-            f"--format {fmt} needs Graphviz's `dot` (Debian/Ubuntu: apt-get install graphviz); "
+            f"--format {fmt} needs Graphviz's `dot` (`make graphviz`, or apt-get install graphviz); "
             "--format dot or mermaid need nothing"
         )
     done = subprocess.run(

@@ -285,3 +285,20 @@ def test_explain_of_any_event_file_is_an_answer_or_one_line(content: bytes) -> N
         assert "Traceback" not in result.output
         if result.exit_code == 2:
             assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+# -- what the README sends a newcomer to do ------------------------------------------------------------
+def test_the_readme_serves_the_examples_and_sends_an_artifact_that_exists_locally() -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    assert "RUNCONFIGURATIONS=examples/resources make serve" in readme
+    send = readme[readme.index("kfp-chain send http://localhost:8080/") :].split("```")[0]
+    assert "--artifact examples=file://$PWD/.local/data/penguins.csv" in send and "gs://" not in send
+    assert "to_csv('.local/data/penguins.csv'" in readme
+
+
+def test_make_installs_graphviz_the_way_it_installs_wrk() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert "graphviz: ## " in makefile
+    assert "command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz)" in makefile
