@@ -119,3 +119,14 @@ def test_explain_after_the_function_ran_reports_the_trigger_as_already_done(
 def _claims(state_db: Path) -> list[tuple[object, ...]]:
     with sqlite3.connect(state_db) as db:
         return db.execute("SELECT * FROM claims ORDER BY dependent, upstream, run_id").fetchall()
+
+
+def test_explain_skips_an_invalid_dependent_as_the_function_does(cli: Cli) -> None:
+    result = cli("explain", EXAMPLES_RC, "-a", "examples=gs://x", "-o", "json", folder=PROBLEMS)
+
+    decisions = json.loads(result.output)["dependents"]
+    outcomes = sorted((d["dependent"], d["outcome"], d.get("reason")) for d in decisions)
+    assert outcomes == [
+        (TRAINING_RC, "would-start", None),
+        ("dependant-namespace/threshold-rc", "skipped", "invalid-runconfiguration"),
+    ]
