@@ -43,9 +43,9 @@ from kubernetes.client.exceptions import ApiException
 
 from .dependents import DependentsIndex
 from .errors import BackendUnavailable
-from .invalid import InvalidObject, InvalidObjects, check_object, sort_objects
+from .invalid import InvalidObject, InvalidObjects, check_object
 from .kubernetes_store import KubernetesSource
-from .runconfiguration import PLURAL, RcKey
+from .runconfiguration import PLURAL, RcKey, RunConfiguration
 
 __all__ = ["WatchIndex"]
 
@@ -85,6 +85,7 @@ class WatchIndex:
         self._clock = clock
         self._index = DependentsIndex()
         self.invalid = InvalidObjects()
+        self._checked: dict[tuple[str, str], tuple[str, RunConfiguration | InvalidObject]] = {}
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,9 +195,10 @@ class WatchIndex:
 
     def _relist(self) -> str:
         objects, resource_version = self.source.list_objects()
-        valid, invalid = sort_objects(objects, self.source.group)
-        self._index.replace_all(valid)
-        self.invalid.replace_all(invalid)
+        checked = {_name(o): self._check(o) for o in objects}
+        self._checked = {k: v for k, v in self._checked.items() if k in checked}  # what is gone
+        self._index.replace_all(c for c in checked.values() if not isinstance(c, InvalidObject))
+        self.invalid.replace_all(c for c in checked.values() if isinstance(c, InvalidObject))
         self.lists += 1
         now = self._clock()
         self._last_sync = now
@@ -206,6 +208,21 @@ class WatchIndex:
             self._ready.set()
             log.info("RunConfiguration index filled", extra={"size": len(self._index)})
         return resource_version
+
+    def _check(self, obj: Any) -> RunConfiguration | InvalidObject:
+        """`invalid.check_object`, once per resourceVersion: a resync relist re-checks only what changed
+        (the CRD schema check costs ~0.25 ms an object, 25 s for 100k)."""
+        name = _name(obj)
+        version = str(
+            ((obj.get("metadata") or {}) if isinstance(obj, dict) else {}).get("resourceVersion") or ""
+        )
+        cached = self._checked.get(name)
+        if version and cached is not None and cached[0] == version:
+            return cached[1]
+        checked = check_object(obj, self.source.group)
+        if version:
+            self._checked[name] = (version, checked)
+        return checked
 
     def _watch_once(self, resource_version: str) -> str:
         """Follows one watch stream to its end; returns where the next one resumes."""
@@ -263,11 +280,12 @@ class WatchIndex:
             return str(resource_version) if resource_version else None
         where = f"{namespace}/{metadata.get('name') or '?'}"
         if kind == "DELETED":
+            self._checked.pop(_name(obj), None)
             if metadata.get("name"):
                 self._index.remove(RcKey(namespace, str(metadata["name"])))
             self.invalid.update(where, None)
         elif kind in ("ADDED", "MODIFIED"):
-            checked = check_object(obj, self.source.group)
+            checked = self._check(obj)
             if isinstance(checked, InvalidObject):
                 if checked.key is not None:  # a valid version may be indexed: it is stale now
                     self._index.remove(checked.key)
@@ -280,6 +298,12 @@ class WatchIndex:
             return None
         self.events_applied += 1
         return str(resource_version) if resource_version else None
+
+
+def _name(obj: Any) -> tuple[str, str]:
+    metadata = (obj.get("metadata") or {}) if isinstance(obj, dict) else {}
+    metadata = metadata if isinstance(metadata, dict) else {}
+    return str(metadata.get("namespace") or "default"), str(metadata.get("name") or "")
 
 
 def _call(method: weakref.WeakMethod[Callable[[], None]]) -> None:
