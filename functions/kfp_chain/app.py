@@ -222,12 +222,14 @@ def _handle(app: App, event: RunCompletion) -> tuple[int, dict[str, Any]]:
         app.metrics.refused.labels(str(exc.status), exc.reason).inc()
         return exc.status, exc.as_body()
     except TemporaryError as exc:
-        log.warning("temporary fault, broker will retry: %s", exc, extra={"emitter": event.emitter})
+        log.warning(
+            "temporary fault, broker will retry: %s", exc, extra={"emitter": str(event.run_configuration)}
+        )
         if isinstance(exc, DeploymentFault):
             app.metrics.deployment_faults.labels(exc.backend).inc()
         return 503, {"error": exc.reason, "message": str(exc)}
     except Exception as exc:  # a bug must still answer, and a 5xx keeps the event
-        log.exception("unexpected error", extra={"emitter": event.emitter})
+        log.exception("unexpected error", extra={"emitter": str(event.run_configuration)})
         return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
     return _status(report), report.as_body()
 

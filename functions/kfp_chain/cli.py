@@ -319,18 +319,20 @@ class Decision:
 
 def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | None]:
     """The function's decisions for `event`, without carrying any of them out."""
-    upstream = event.run_configuration
-    if upstream is None:
+    if event.one_off:
         return [], ONE_OFF_NOTE
     if not event.succeeded:
         return [], f"status {event.status}: nothing starts"
     index = loaded.valid_index()
     decisions: list[Decision] = []
     for p in plan(index, event, loaded.settings.allows):
-        key = (p.dependent.key, upstream, event.run_id)
+        key = (p.dependent.key, event.run_configuration, event.run_id)
         if p.refusal is not None:
             decisions.append(Decision(p, p.dependent.key, "skipped", p.refusal.reason, str(p.refusal)))
-        elif key in loaded.triggered or p.dependent.triggers_consumed.get(upstream) == event.run_id:
+        elif (
+            key in loaded.triggered
+            or p.dependent.triggers_consumed.get(event.run_configuration) == event.run_id
+        ):
             decisions.append(
                 Decision(
                     p,
@@ -343,7 +345,7 @@ def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | 
             )
         else:
             decisions.append(Decision(p, p.dependent.key, "would-start"))
-    for rc in loaded.index().dependents_of(upstream):
+    for rc in loaded.index().dependents_of(event.run_configuration):
         if not loaded.settings.allows(rc.key.namespace):
             detail = f"namespace {rc.key.namespace} is not in RUNCONFIGURATION_NAMESPACES"
             decisions.append(Decision(None, rc.key, "skipped", "namespace-not-watched", detail))

@@ -38,6 +38,7 @@ from .runconfiguration import Artifact, RcKey, nonempty
 
 __all__ = [
     "EVENT_TYPE",
+    "ONE_OFF",
     "RunCompletion",
     "parse_data",
     "parse_request",
@@ -60,6 +61,9 @@ ARTIFACT_SCHEMES = (
     "oci",
 )
 MAX_ARTIFACTS = 256
+# The key of a one-off Run's event: no RunConfiguration is named so (RcKey.parse refuses empty
+# parts), so nothing can depend on it, and the event type stays the same for every later step.
+ONE_OFF = RcKey("", "")
 MAX_TEXT = 4096
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -72,7 +76,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class RunCompletion:
     """One finished upstream run, as every later step sees it."""
 
-    run_configuration: RcKey | None  # None: a one-off Run, which nothing can depend on
+    run_configuration: RcKey  # ONE_OFF for a one-off Run, which nothing can depend on
     status: str
     run_id: str
     run_name: str | None = None
@@ -90,9 +94,14 @@ class RunCompletion:
         return self.status == "succeeded"
 
     @property
+    def one_off(self) -> bool:
+        """A one-off Run (kfp-operator's `Run` resource): no RunConfiguration, so no dependents."""
+        return self.run_configuration == ONE_OFF
+
+    @property
     def emitter(self) -> str:
         """The RunConfiguration as text for logs and answers; "" for a one-off Run."""
-        return "" if self.run_configuration is None else str(self.run_configuration)
+        return "" if self.one_off else str(self.run_configuration)
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
@@ -166,7 +175,7 @@ def parse_data(
     if status not in STATUSES:
         raise InvalidEvent(f"status {status!r} is not one of {', '.join(STATUSES)}", field="status")
     rc_text = _optional_text(data, "runConfigurationName")
-    rc = None if rc_text is None else _rc_reference(rc_text, "runConfigurationName")
+    rc = ONE_OFF if rc_text is None else _rc_reference(rc_text, "runConfigurationName")
     # `ns/name` since kfp-operator's NamespacedName; a bare name when the namespace is empty.
     pipeline_text = _optional_text(data, "pipelineName")
     run_id = _required_text(data, "runId")

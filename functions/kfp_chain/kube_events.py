@@ -127,7 +127,7 @@ class KubernetesEventObserver:
 
 def message(event: RunCompletion, outcome: Outcome) -> str:
     """One sentence naming the upstream run and the reason, as `kubectl describe` shows it."""
-    upstream = f"{event.emitter} run {event.run_id}"
+    upstream = f"{event.run_configuration} run {event.run_id}"
     if outcome.outcome == "started":
         return f"started KFP run {outcome.run_id} ({outcome.display_name}) after {upstream}"
     if outcome.outcome == "duplicate":

@@ -21,7 +21,7 @@ class LogObserver:
         fields = {
             "eventId": event.event_id,
             "source": event.source,
-            "emitter": event.emitter,
+            "emitter": str(event.run_configuration),
             "upstreamRunId": event.run_id,
             "dependent": str(outcome.dependent),
             "outcome": outcome.outcome,

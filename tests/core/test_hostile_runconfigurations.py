@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,24 @@ def hostile_folder(root: Path) -> Path:
     return folder
 
 
-def invalid_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("invalid RunConfiguration")]
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def invalid_log() -> Iterator[list[str]]:
+    """The reports of invalid RunConfigurations, straight from their logger (the function's own logging
+    configuration stops propagation to the root logger, where caplog listens)."""
+    handler = _Collected()
+    logger = logging.getLogger("kfp_chain.invalid")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
 
 
 # -- the folder source ------------------------------------------------------------------------------
@@ -99,14 +115,13 @@ def test_readyz_is_ready_and_counts_the_invalid_ones_as_the_gauge_does(folder_fu
 
 
 def test_each_invalid_file_is_logged_once_with_its_reason_not_on_every_event(
-    folder_function: Function, caplog: pytest.LogCaptureFixture
+    folder_function: Function, invalid_log: list[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kfp_chain")
     for run in range(3):
         assert folder_function.post(binary_event(event_data(run_id=f"r-{run}")))[0] == 200
         folder_function.get("/readyz")
 
-    warnings = invalid_warnings(caplog)
+    warnings = [m for m in invalid_log if m.startswith("invalid RunConfiguration")]
     assert len(warnings) == INVALID, warnings
     assert any(
         "parameters-a-number.yaml:1" in w and "spec.run.parameters: 5 is not of type 'array'" in w
@@ -118,10 +133,9 @@ def test_each_invalid_file_is_logged_once_with_its_reason_not_on_every_event(
 
 
 def test_a_fixed_file_is_indexed_again_and_a_new_problem_is_logged_again(
-    folder_function: Function, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    folder_function: Function, tmp_path: Path, invalid_log: list[str]
 ) -> None:
     folder = tmp_path / "rcs"
-    caplog.set_level(logging.INFO, logger="kfp_chain")
     folder_function.get("/readyz")
     (folder / "spec-a-list.yaml").write_text(
         HEAD + "metadata: {name: speclist, namespace: team}\nspec: {run: {provider: p/kfp}}\n"
@@ -129,7 +143,7 @@ def test_a_fixed_file_is_indexed_again_and_a_new_problem_is_logged_again(
     (folder / "no-provider.yaml").write_text(HEAD + "metadata: {name: noprov, namespace: team}\nspec: 5\n")
 
     assert folder_function.get("/readyz")[1]["invalidRunConfigurations"] == INVALID - 1
-    warnings = invalid_warnings(caplog)
+    warnings = [m for m in invalid_log if m.startswith("invalid RunConfiguration")]
     assert len(warnings) == INVALID + 1  # the first read, then only the changed problem
     assert "spec: 5 is not of type 'object'" in warnings[-1]
 
@@ -195,9 +209,8 @@ def test_the_cluster_source_skips_invalid_objects_and_reports_each_once(
     hostile_cluster: FakeKubernetes,
     kfp: FakeKfp,
     mode: str,
-    caplog: pytest.LogCaptureFixture,
+    invalid_log: list[str],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kfp_chain")
     function = cluster_function(KFP_CHAIN_INDEX=mode)
     answers = [function.post(binary_event(event_data(run_id=f"c-{i}"))) for i in range(2)]
 
@@ -205,7 +218,8 @@ def test_the_cluster_source_skips_invalid_objects_and_reports_each_once(
     assert [d["dependent"] for d in answers[0][1]["dependents"]] == [TRAINING_RC]
     assert function.get("/readyz") == (200, {"ready": True, "invalidRunConfigurations": 4})
     assert (
-        sorted(w.split(":")[0] for w in invalid_warnings(caplog)) == ["invalid RunConfiguration skipped"] * 4
+        sorted(w.split(":")[0] for w in [m for m in invalid_log if m.startswith("invalid RunConfiguration")])
+        == ["invalid RunConfiguration skipped"] * 4
     )
     events = [e for e in hostile_cluster.events("team") if e["reason"] == "InvalidRunConfiguration"]
     assert sorted(e["involvedObject"]["name"] for e in events) == [

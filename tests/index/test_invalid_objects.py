@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,14 +28,29 @@ def broken(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "spec": {**obj["spec"], "run": {**obj["spec"]["run"], "parameters": 5}}}
 
 
-def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("invalid RunConfiguration")]
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def invalid_log() -> Iterator[list[str]]:
+    """The reports of invalid RunConfigurations, straight from their logger (the function's own logging
+    configuration stops propagation to the root logger, where caplog listens)."""
+    handler = _Collected()
+    logger = logging.getLogger("kfp_chain.invalid")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
 
 
 def test_an_edit_that_breaks_a_dependent_takes_it_out_and_a_fix_brings_it_back(
-    kube: FakeKubernetes, make_index: MakeIndex, caplog: pytest.LogCaptureFixture
+    kube: FakeKubernetes, make_index: MakeIndex, invalid_log: list[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kfp_chain")
     kube.put(runconfiguration("up"))
     good = runconfiguration("down", triggers=("up",))
     kube.put(good)
@@ -47,7 +62,8 @@ def test_an_edit_that_breaks_a_dependent_takes_it_out_and_a_fix_brings_it_back(
     kube.bump("team", "down")  # a MODIFIED event with the same problems: not reported again
     kube.put(runconfiguration("other"))
     assert eventually(lambda: index.current().get(RcKey("team", "other")) is not None)
-    assert len(warnings(caplog)) == 1 and "team/down" in warnings(caplog)[0]
+    reports = [m for m in invalid_log if m.startswith("invalid RunConfiguration")]
+    assert len(reports) == 1 and "team/down" in reports[0]
 
     kube.put(good)
     assert eventually(lambda: dependents(index) == [DOWN] and index.invalid_count() == 0)
@@ -64,15 +80,14 @@ def test_an_invalid_object_deleted_is_forgotten(kube: FakeKubernetes, make_index
 
 
 def test_a_relist_reports_nothing_new(
-    kube: FakeKubernetes, make_index: MakeIndex, caplog: pytest.LogCaptureFixture
+    kube: FakeKubernetes, make_index: MakeIndex, invalid_log: list[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kfp_chain")
     kube.put(broken(runconfiguration("down")), validate=False)
     index = make_index(resync_seconds=0.2).start()
     assert index.wait_ready(5)
     assert eventually(lambda: index.lists >= 3)
 
-    assert len(warnings(caplog)) == 1
+    assert len([m for m in invalid_log if m.startswith("invalid RunConfiguration")]) == 1
 
 
 json_values = st.recursive(
