@@ -50,6 +50,7 @@ from .dependents import DependentsIndex
 from .errors import ConfigurationError, InvalidEvent, KfpChainError
 from .fan_in import join_status
 from .intake import EVENT_TYPE, RunCompletion, parse_data, parse_request
+from .invalid import blocking_problems
 from .ports import ClaimInfo
 from .rc_files import Document, read_folder
 from .rc_schema import read_runconfiguration, schema_problems
@@ -91,7 +92,7 @@ class Loaded:
 
     def valid_index(self) -> DependentsIndex:
         """What the function indexes: invalid RunConfigurations are skipped (see `invalid.py`)."""
-        return DependentsIndex(rc for rc in self.runconfigurations if not rc.problems)
+        return DependentsIndex(rc for rc in self.runconfigurations if not blocking_problems(rc))
 
 
 class Misconfigured(click.ClickException):
@@ -349,8 +350,8 @@ def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | 
         if not loaded.settings.allows(rc.key.namespace):
             detail = f"namespace {rc.key.namespace} is not in RUNCONFIGURATION_NAMESPACES"
             decisions.append(Decision(None, rc.key, "skipped", "namespace-not-watched", detail))
-        elif rc.problems:
-            detail = f"invalid, so the function skips it: {'; '.join(rc.problems)}"
+        elif blocking_problems(rc):
+            detail = f"invalid, so the function skips it: {'; '.join(blocking_problems(rc))}"
             decisions.append(Decision(None, rc.key, "skipped", "invalid-runconfiguration", detail))
     note = None if decisions else "nothing depends on this RunConfiguration"
     return decisions, note

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackendUnavailable
-from .invalid import InvalidObject, InvalidObjects
+from .invalid import InvalidObject, InvalidObjects, blocking_problems
 from .ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
 from .rc_files import read_file, read_folder, yaml_files
 from .rc_schema import read_runconfiguration
@@ -163,9 +163,10 @@ class FolderSource:
             except ValueError as exc:
                 checked.append((doc.where, InvalidObject(doc.where, (str(exc),))))
                 continue
-            if rc.problems and not (self.namespaces and rc.key.namespace not in self.namespaces):
-                checked.append((doc.where, InvalidObject(doc.where, rc.problems, rc.key)))
-            elif not rc.problems:
+            problems = blocking_problems(rc)
+            if problems and not (self.namespaces and rc.key.namespace not in self.namespaces):
+                checked.append((doc.where, InvalidObject(doc.where, problems, rc.key)))
+            elif not problems:
                 checked.append((doc.where, rc))
         with self._lock:
             self._files[path] = (digest, checked)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .rc_schema import read_runconfiguration
-from .runconfiguration import API_GROUP, RcKey, RunConfiguration
+from .runconfiguration import API_GROUP, MAX_AGE_ANNOTATION, POLICY_ANNOTATION, RcKey, RunConfiguration
 
-__all__ = ["InvalidObject", "InvalidObjects", "check_object", "sort_objects"]
+__all__ = ["InvalidObject", "InvalidObjects", "blocking_problems", "check_object", "sort_objects"]
 
 log = logging.getLogger("kfp_chain.invalid")
 
@@ -109,9 +109,19 @@ def check_object(obj: Any, group: str = API_GROUP) -> RunConfiguration | Invalid
         rc = read_runconfiguration(obj, group)
     except ValueError as exc:
         return InvalidObject(where, (str(exc),), uid=uid)
-    if rc.problems:
-        return InvalidObject(str(rc.key), rc.problems, rc.key, rc.uid)
+    problems = blocking_problems(rc)
+    if problems:
+        return InvalidObject(str(rc.key), problems, rc.key, rc.uid)
     return rc
+
+
+def blocking_problems(rc: RunConfiguration) -> tuple[str, ...]:
+    """The problems that make `rc` invalid (skipped): all but those of its kfp-chain annotations.
+
+    An unknown trigger policy or a bad max age is refused by the chain itself, per event, as a
+    skipped trigger (`InvalidPolicy`) with its Event on the dependent, so those stay in the index.
+    """
+    return tuple(p for p in rc.problems if not p.startswith((POLICY_ANNOTATION, MAX_AGE_ANNOTATION)))
 
 
 def sort_objects(
