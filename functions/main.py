@@ -82,13 +82,24 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> f
     return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
-# At start-up, so that a bad setting stops the server with its message (one line, exit status 2, no
-# traceback) rather than failing events.
-try:
-    Settings.from_env()
-except ConfigurationError as _exc:
-    sys.stderr.write(f"kfp-chain: {_exc}\n")
-    raise SystemExit(2) from None
+def _configuration_error_in_one_line(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+    """A bad setting that stops the server is one line and exit status 2, not a traceback.
+
+    The error still propagates as `ConfigurationError` to whoever imports this module (tests,
+    functions-framework's `create_app`); only when nothing catches it does this print it.
+    """
+    if isinstance(exc, ConfigurationError):
+        sys.stderr.write(f"kfp-chain: {exc}\n")
+        sys.stderr.flush()
+        os._exit(2)
+    _previous_excepthook(kind, exc, tb)  # type: ignore[arg-type]
+
+
+_previous_excepthook = sys.excepthook
+sys.excepthook = _configuration_error_in_one_line
+
+# At start-up, so that a bad setting stops the server with its message rather than failing events.
+Settings.from_env()
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]
