@@ -465,7 +465,7 @@ def explain(
     out.print(
         f"[bold]{escape(event.emitter or '(one-off Run)')}[/] {event.status}, run {escape(event.run_id)}"
     )
-    if event.run_configuration not in loaded.origins:
+    if not event.one_off and event.run_configuration not in loaded.origins:
         out.print("  [yellow]not found in the source[/] (its dependents are still looked up)")
     for a in event.artifacts:
         out.print(f"  artifact {escape(a.name)} = {escape(a.location)}")
