@@ -39,7 +39,7 @@ from .errors import (
     KfpChainError,
     RejectedByBackend,
 )
-from .invalid import InvalidObjects, check_object, sort_objects
+from .invalid import CheckedObjects, InvalidObjects, check_object
 from .ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
 from .runconfiguration import PLURAL, Artifact, RcKey, RunConfiguration
 
@@ -115,9 +115,10 @@ class KubernetesSource:
         self.group, self.version, self.namespaces = group, version, namespaces
         self.timeout = timeout  # connect, read: a hung API server must not hold an event for ever
         self.invalid = InvalidObjects()  # skipped by list(), reported once each
+        self._checked = CheckedObjects(group)  # each object checked once per resourceVersion
 
     def list(self) -> Iterator[RunConfiguration]:
-        valid, invalid = sort_objects(self.list_objects()[0], self.group)
+        valid, invalid = self._checked.sort(self.list_objects()[0])
         self.invalid.replace_all(invalid)
         yield from valid
 
