@@ -114,10 +114,25 @@ class Event:
     upstream: Node
     run_id: str
     data: dict[str, Any]
+    dropped: bool = (
+        False  # lost before the broker (a NATS or Argo outage): only status.latestRuns says it ran
+    )
+
+    @property
+    def event_id(self) -> str:
+        return f"ce-{self.run_id}"
+
+    @property
+    def artifacts(self) -> list[dict[str, str]]:
+        return list(self.data["artifacts"])
 
 
-def build_events(graph: Graph, count: int, seed: int) -> list[Event]:
-    """`count` distinct upstream runs, spread over every emitter, each carrying `out` (and sometimes more)."""
+def build_events(graph: Graph, count: int, seed: int, drop: float = 0.0) -> list[Event]:
+    """`count` distinct upstream runs in run order, spread over every emitter, each carrying `out`.
+
+    A fraction `drop` never reaches the broker. At least one emitter's last run is dropped (only
+    reconcile can start its dependents) and, with enough events, one earlier run too.
+    """
     rng = random.Random(seed)
     events = []
     for i in range(count):
@@ -126,21 +141,63 @@ def build_events(graph: Graph, count: int, seed: int) -> list[Event]:
         artifacts = [{"name": "out", "location": f"gs://bucket/{upstream.name}/{i}/out"}]
         if rng.random() < 0.5:
             artifacts.append({"name": "extra", "location": f"s3://bucket/{upstream.name}/{i}/extra"})
-        events.append(Event(upstream, run_id, event_data(str(upstream), run_id=run_id, artifacts=artifacts)))
+        dropped = drop > 0 and rng.random() < drop
+        events.append(
+            Event(upstream, run_id, event_data(str(upstream), run_id=run_id, artifacts=artifacts), dropped)
+        )
+    if drop > 0 and events:
+        last = len(events) - 1
+        events[last] = Event(events[last].upstream, events[last].run_id, events[last].data, True)
+        if count > 2 * len(graph.emitters):
+            early = 0
+            events[early] = Event(events[early].upstream, events[early].run_id, events[early].data, True)
     return events
 
 
-def expected_runs(graph: Graph, events: list[Event]) -> dict[str, dict[str, str]]:
-    """display name -> the parameters that run must carry where the graph fixes them."""
-    expected: dict[str, dict[str, str]] = {}
+def runs_of(graph: Graph, event: Event) -> dict[str, dict[str, str]]:
+    """display name -> the parameters it must carry, for every run `event` starts."""
+    runs: dict[str, dict[str, str]] = {}
+    for dependent in graph.dependents_of(event.upstream):
+        if not dependent.starts_for(event.upstream):
+            continue
+        name = f"{dependent.node} <- {event.upstream} run {event.run_id}"
+        params = {"lit": dependent.node.name}
+        if dependent.kind == "needs-out" and dependent.upstreams[0] == event.upstream:
+            out = next(a for a in event.data["artifacts"] if a["name"] == "out")
+            params["data"] = out["location"]
+        runs[name] = params
+    return runs
+
+
+@dataclass
+class Expected:
+    """What must exist at the end, and what may.
+
+    `once`: the runs of every event the broker got, and of each upstream's last run (reconcile
+    finds it in `status.latestRuns` whether or not its event came): each exactly once.
+    `at_most_once`: the runs of a dropped run that was superseded; a reconcile pass that read it as
+    the latest at that moment may have started it, once, never twice. Nothing else may exist.
+    """
+
+    once: dict[str, dict[str, str]]
+    at_most_once: dict[str, dict[str, str]]
+    by_run_id: dict[str, list[str]]  # upstream runId -> its runs' display names
+
+    @property
+    def allowed(self) -> dict[str, dict[str, str]]:
+        return {**self.at_most_once, **self.once}
+
+
+def expected_runs(graph: Graph, events: list[Event]) -> Expected:
+    last = {e.upstream: e for e in events}  # events are in run order
+    once: dict[str, dict[str, str]] = {}
+    maybe: dict[str, dict[str, str]] = {}
+    by_run_id: dict[str, list[str]] = {}
     for event in events:
-        for dependent in graph.dependents_of(event.upstream):
-            if not dependent.starts_for(event.upstream):
-                continue
-            name = f"{dependent.node} <- {event.upstream} run {event.run_id}"
-            params = {"lit": dependent.node.name}
-            if dependent.kind == "needs-out" and dependent.upstreams[0] == event.upstream:
-                out = next(a for a in event.data["artifacts"] if a["name"] == "out")
-                params["data"] = out["location"]
-            expected[name] = params
-    return expected
+        runs = runs_of(graph, event)
+        by_run_id[event.run_id] = list(runs)
+        if not event.dropped or last[event.upstream] is event:
+            once.update(runs)
+        else:
+            maybe.update(runs)
+    return Expected(once, maybe, by_run_id)

@@ -1,0 +1,82 @@
+"""The KFP fake, plus the hand that SIGKILLs a replica while its `POST /runs` is in flight.
+
+Each function process sends its own bearer token (its pod name), so the server can tell who is
+creating a run. An armed `KillOrder` names a token and the how-many-th create of that token to
+strike, and when:
+- "before": the request has arrived, nothing is stored; the replica dies, the connection drops.
+  The claim stays, no run exists: whoever takes the claim over after the lease must create it.
+- "after": the run is stored, then the replica dies before the answer leaves. The claim stays and
+  the run exists: whoever takes over must find it and not create a second one.
+The subclass also remembers which token's create made each run (`creators`), so the suite can
+count the runs reconcile recovered without asking reconcile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.fakes.kfp_api import API, FakeKfp
+from tests.fakes.server import DropConnection, Request, Response
+
+__all__ = ["KillOrder", "KillingKfp"]
+
+
+@dataclass
+class KillOrder:
+    token: str
+    nth: int  # strike this token's nth create (1-based)
+    when: str  # "before" | "after" the run is stored
+    kill: Callable[[], None]
+    fired_at: float | None = None
+    display_name: str | None = None  # the trigger whose create it struck
+
+
+class KillingKfp(FakeKfp):
+    """`FakeKfp` whose `POST /runs` can kill the caller; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.orders: list[KillOrder] = []
+        self.creators: dict[str, list[str]] = {}  # run display name -> tokens of stored creates
+        self.creates: Counter[str] = Counter()  # token -> creates that reached the handler
+        self._orders_lock = threading.Lock()
+        super().__init__()
+
+    def arm(self, order: KillOrder) -> None:
+        with self._orders_lock:
+            self.orders.append(order)
+
+    def dispatch(self, request: Request) -> Response:
+        if request.method != "POST" or request.path != f"{API}/runs":
+            return super().dispatch(request)
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        with self._orders_lock:
+            self.creates[token] += 1
+            order = next(
+                (
+                    o
+                    for o in self.orders
+                    if o.token == token and o.fired_at is None and o.nth == self.creates[token]
+                ),
+                None,
+            )
+        if order is not None:
+            order.display_name = (request.json() or {}).get("display_name")
+            if order.when == "before":
+                self._strike(order)
+        response = super().dispatch(request)
+        if response.status == 200:
+            with self._orders_lock:
+                self.creators.setdefault(response.body["display_name"], []).append(token)
+        if order is not None and order.when == "after":
+            self._strike(order)
+        return response
+
+    @staticmethod
+    def _strike(order: KillOrder) -> None:
+        order.fired_at = time.monotonic()
+        order.kill()
+        raise DropConnection  # the caller is gone; its socket with it
