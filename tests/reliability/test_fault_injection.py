@@ -100,19 +100,39 @@ FAULTS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 class Bumper:
-    """A concurrent writer: bumps a random RunConfiguration's resourceVersion every few milliseconds."""
+    """Concurrent writers and a restless API server.
 
-    def __init__(self, kube: Any, keys: list[tuple[str, str]], seed: int, interval: float = 0.05) -> None:
-        self.kube, self.keys, self.interval = kube, keys, interval
-        self.bumps = 0
+    Bumps a random RunConfiguration's resourceVersion every `interval` seconds, and every
+    `cut_every` seconds cuts every open watch (the replicas' indexes resume it, or relist; either
+    request may meet an injected list fault), forgetting the history every third time (410 Gone:
+    a relist is the only way back).
+    """
+
+    def __init__(
+        self,
+        kube: Any,
+        keys: list[tuple[str, str]],
+        seed: int,
+        interval: float = 0.05,
+        cut_every: float = 5.0,
+    ) -> None:
+        self.kube, self.keys, self.interval, self.cut_every = kube, keys, interval, cut_every
+        self.bumps = self.cuts = 0
         self._random = random.Random(seed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bumper", daemon=True)
 
     def _run(self) -> None:
+        next_cut = time.monotonic() + self.cut_every
         while not self._stop.wait(self.interval):
             self.kube.bump(*self._random.choice(self.keys))
             self.bumps += 1
+            if time.monotonic() >= next_cut:
+                next_cut += self.cut_every
+                self.cuts += 1
+                if self.cuts % 3 == 0:
+                    self.kube.compact()
+                self.kube.drop_watches()
 
     def __enter__(self) -> Bumper:
         self._thread.start()
@@ -353,6 +373,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             *((f"fault: {label}", n) for label, n in hits.items()),
             ("faults injected in all", sum(hits.values())),
             ("resourceVersion bumps", bumper.bumps),
+            ("watches cut (every third with the history compacted)", bumper.cuts),
             ("claims left (all on done triggers)", len(left)),
             ("max messages in flight", tally.max_in_flight),
             ("seconds", round(seconds, 1)),
@@ -387,7 +408,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     for order in orders:
         assert order.display_name is not None and runs[order.display_name] == 1, order
     assert [label for label, n in hits.items() if n == 0] == []
-    assert tally.redeliveries > 0 and bumper.bumps > 0
+    assert tally.redeliveries > 0 and bumper.bumps > 0 and bumper.cuts > 0
     if pings is not None:
         assert dropped_runs & set(runs), "no dropped event's run was recovered by reconcile"
 
