@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from kfp_chain.delivery import DeliveryPolicy
+
 from tests.conftest import binary_event
 from tests.reliability.graph import Event
 from tests.reliability.processes import Pod
-from tests.reliability.shipped import DeliverySpec
+from tests.reliability.shipped import retryable
 
 __all__ = ["Attempt", "Broker", "Message", "Tally", "post"]
 
@@ -105,7 +107,7 @@ class Broker:
 
     def __init__(
         self,
-        spec: DeliverySpec,
+        spec: DeliveryPolicy,
         subscribers: Callable[[], list[Pod]],
         dead_letter_sink: Callable[[], list[Pod]],
         concurrency: int,
@@ -197,8 +199,8 @@ class Broker:
             if status is not None and 200 <= status < 300:
                 message.settled = "acknowledged"
                 return
-            if self.spec.retryable(status) and retry_number <= self.spec.retry:
-                due = time.monotonic() + self.spec.backoff(retry_number)
+            if retryable(status) and retry_number <= self.spec.retry:
+                due = time.monotonic() + self.spec.waits()[retry_number - 1]
                 heapq.heappush(self._queue, (due, next(self._sequence), message))
                 return
             message.settled = "dead-lettered"

@@ -106,6 +106,6 @@ class PingSource:
                 "stopped by a fault (5xx)": sum(1 for p in self.passes if p.status and p.status >= 500),
                 "no answer": sum(1 for p in self.passes if p.ended and p.status is None),
             }
-            for key in ("started", "duplicates", "held", "skipped", "failed"):
+            for key in ("pending", "started", "duplicates", "adopted", "held", "skipped", "failed"):
                 totals[f"sum of '{key}'"] = sum(int(p.body.get(key) or 0) for p in finished)
             return totals

@@ -35,6 +35,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from tests.reliability.graph import (
 from tests.reliability.killing_kfp import KillingKfp, KillOrder
 from tests.reliability.pingsource import PingSource
 from tests.reliability.processes import Deployment, EnvFor, PodMaker
-from tests.reliability.shipped import delivery_spec, rendered, service_environment
+from tests.reliability.shipped import delivery_policy, rendered, service_environment
 
 SEED = int(os.environ.get("SOAK_SEED", "20261126"))
 EVENTS = int(os.environ.get("SOAK_EVENTS", "48"))
@@ -291,10 +292,15 @@ def plan_kills(cluster: Cluster) -> list[KillOrder]:
     return orders
 
 
-def emit(events: list[Event], kube: Any, broker: Broker, seed: int) -> None:
-    """The upstream runs, in order: latestRuns written, then the event published 1-3 times (or dropped)."""
+def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Callable[[], None]) -> None:
+    """The upstream runs, in order: latestRuns written, then the event published 1-3 times (or dropped).
+
+    `midway` is called once a third of the runs are out.
+    """
     rng = random.Random(seed)
-    for event in events:
+    for i, event in enumerate(events):
+        if i == len(events) // 3:
+            midway()
         time.sleep(PACE)
         record_latest_run(kube, event)
         if event.dropped:
@@ -306,16 +312,25 @@ def emit(events: list[Event], kube: Any, broker: Broker, seed: int) -> None:
 
 def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     kube, kfp, graph = cluster.kube, cluster.kfp, cluster.graph
-    spec = delivery_spec()
+    spec = delivery_policy()
     events = build_events(graph, EVENTS, SEED, drop=DROP if RECONCILE else 0.0)
     expected = expected_runs(graph, events)
     orders = plan_kills(cluster)
     for order in orders:
         kfp.arm(order)
-    injected = {}
+    injected: dict[str, list[Any]] = {}
     for server, label, arguments in FAULTS:
         fake = kfp if server == "kfp" else kube
-        injected[f"{server} {label}"] = fake.faults.add(times=None, **arguments)
+        injected[f"{server} {label}"] = [fake.faults.add(times=None, **arguments)]
+
+    def once_each() -> None:
+        """Every kind once more, for sure (after the random ones): no kind is left to chance."""
+        for server, label, arguments in FAULTS:
+            fake = kfp if server == "kfp" else kube
+            injected[f"{server} {label}"].append(
+                fake.faults.add(times=1, **{**arguments, "probability": 1.0})
+            )
+
     kube.faults._random.seed(SEED)
     kfp.faults._random.seed(SEED + 1)
 
@@ -324,9 +339,9 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     pings = PingSource(cluster.reconcile.ready, PING_EVERY).start() if cluster.reconcile else None
     keys = [(d.node.namespace, d.node.name) for d in graph.dependents]
     with Bumper(kube, keys, SEED) as bumper:
-        emitter = threading.Thread(target=emit, args=(events, kube, broker, SEED), daemon=True)
+        emitter = threading.Thread(target=emit, args=(events, kube, broker, SEED, once_each), daemon=True)
         emitter.start()
-        settled = broker.wait_settled(timeout=EVENTS * PACE + 10 * spec.window + 120)
+        settled = broker.wait_settled(timeout=EVENTS * PACE + 10 * spec.backoff_total + 120)
         settled_at = time.monotonic()
         final_pass = None
         if pings is not None:  # one whole pass after the event path went quiet, then no more
@@ -341,7 +356,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     seconds = time.monotonic() - started
 
     runs = Counter(r["display_name"] for r in kfp.runs())
-    hits = {label: fault.hits for label, fault in injected.items()}
+    hits = {label: sum(f.hits for f in faults) for label, faults in injected.items()}
     left = claims_left(kube)
     reconciled = {n for n, tokens in kfp.creators.items() if tokens[0].startswith(RECONCILE_SERVICE)}
     dead_letter_events = [e for e in kube.events() if e.get("reason") == "TriggerDeadLettered"]
@@ -350,7 +365,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     summary.table(
         f"fault injection as deployed: {EVENTS} events, {REPLICAS} replicas",
         [
-            ("delivery (from the shipped Trigger)", f"retry {spec.retry}, {spec.backoff_policy} from {spec.backoff_delay:g} s, timeout {spec.timeout:g} s, window {spec.window:g} s"),
+            ("delivery (from the shipped Trigger)", f"retry {spec.retry}, {spec.backoff_policy} from {spec.backoff_delay:g} s (waits {', '.join(f'{w:g}' for w in spec.waits())} s), timeout {spec.timeout} s"),
             ("claim lease / budget / call timeout (shipped)", " / ".join(cluster.trigger_env.get(k, "?") for k in ("KFP_CHAIN_CLAIM_LEASE_SECONDS", "KFP_CHAIN_RETRY_BUDGET_SECONDS", "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS"))),
             ("events (upstream runs)", len(events)),
             ("dropped before the broker", sum(e.dropped for e in events)),
