@@ -89,6 +89,7 @@ FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("kfp", "create run: 50 ms delay", {"method": "POST", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.05, "probability": 0.1}),
     ("kfp", "list runs: 500", {"method": "GET", "path": f"{KFP}/runs$", "status": 500, "probability": 0.05}),
     ("kfp", "list runs: dropped", {"method": "GET", "path": f"{KFP}/runs$", "mode": "drop", "probability": 0.03}),
+    ("kfp", "list runs: 400 ms delay", {"method": "GET", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.4, "probability": 0.3}),
     ("kfp", "list runs: 50 ms delay", {"method": "GET", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.05, "probability": 0.1}),
     ("kube", "patch: 409 conflict", {"method": "PATCH", "path": RC_OBJECT, "status": 409, "probability": 0.1}),
     ("kube", "patch: 500", {"method": "PATCH", "path": RC_OBJECT, "status": 500, "probability": 0.03}),
@@ -306,7 +307,8 @@ def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Call
         if event.dropped:
             continue
         for copy in range(rng.randint(1, 3)):  # at-least-once upstream of the broker
-            broker.publish(Message.of(event, copy), delay=0.0 if copy == 0 else rng.uniform(0.0, 5.0))
+            later = copy > 0 and rng.random() < 0.5  # else at once: two replicas on one trigger
+            broker.publish(Message.of(event, copy), delay=rng.uniform(0.0, 5.0) if later else 0.0)
     broker.close_intake()
 
 
