@@ -61,8 +61,8 @@ bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 1
 	PYTHONPATH=$(CURDIR) timeout 900 $(BIN)/python -m bench.run
 
 .PHONY: soak
-SOAK_EVENTS ?= 1000
-soak: $(STAMP) ## fault-injection soak: SOAK_EVENTS (default 1000) events, 4 replicas, faults and a crash; prints the figures
+SOAK_EVENTS ?= 300
+soak: $(STAMP) ## fault-injection soak as deployed: SOAK_EVENTS (default 300) events, server processes, SIGKILLs, drops, reconcile; prints the figures
 	HOME=$(CURDIR)/.local/home SOAK_EVENTS=$(SOAK_EVENTS) $(BIN)/pytest tests/reliability/test_fault_injection.py -q -p no:logging --timeout=3000
 
 .PHONY: image

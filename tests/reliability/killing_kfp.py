@@ -1,8 +1,8 @@
 """The KFP fake, plus the hand that SIGKILLs a replica while its `POST /runs` is in flight.
 
 Each function process sends its own bearer token (its pod name), so the server can tell who is
-creating a run. An armed `KillOrder` names a token and the how-many-th create of that token to
-strike, and when:
+creating a run. An armed `KillOrder` names a token prefix (a Service's pods) and the how-many-th
+create among that Service's pods to strike, and when:
 - "before": the request has arrived, nothing is stored; the replica dies, the connection drops.
   The claim stays, no run exists: whoever takes the claim over after the lease must create it.
 - "after": the run is stored, then the replica dies before the answer leaves. The claim stays and
@@ -27,11 +27,12 @@ __all__ = ["KillOrder", "KillingKfp"]
 
 @dataclass
 class KillOrder:
-    token: str
-    nth: int  # strike this token's nth create (1-based)
+    prefix: str  # tokens (pod names) of the Service whose pods may be struck
+    nth: int  # strike the Service's nth create (1-based)
     when: str  # "before" | "after" the run is stored
-    kill: Callable[[], None]
+    kill: Callable[[str], None]  # called with the struck pod's token
     fired_at: float | None = None
+    token: str | None = None  # the pod it struck
     display_name: str | None = None  # the trigger whose create it struck
 
 
@@ -41,7 +42,7 @@ class KillingKfp(FakeKfp):
     def __init__(self) -> None:
         self.orders: list[KillOrder] = []
         self.creators: dict[str, list[str]] = {}  # run display name -> tokens of stored creates
-        self.creates: Counter[str] = Counter()  # token -> creates that reached the handler
+        self.creates: Counter[str] = Counter()  # token prefix of an order -> creates that reached the handler
         self._orders_lock = threading.Lock()
         super().__init__()
 
@@ -54,15 +55,18 @@ class KillingKfp(FakeKfp):
             return super().dispatch(request)
         token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
         with self._orders_lock:
-            self.creates[token] += 1
+            for prefix in {o.prefix for o in self.orders if token.startswith(o.prefix)}:
+                self.creates[prefix] += 1
             order = next(
                 (
                     o
                     for o in self.orders
-                    if o.token == token and o.fired_at is None and o.nth == self.creates[token]
+                    if token.startswith(o.prefix) and o.fired_at is None and o.nth == self.creates[o.prefix]
                 ),
                 None,
             )
+            if order is not None:
+                order.token, order.fired_at = token, time.monotonic()
         if order is not None:
             order.display_name = (request.json() or {}).get("display_name")
             if order.when == "before":
@@ -77,6 +81,6 @@ class KillingKfp(FakeKfp):
 
     @staticmethod
     def _strike(order: KillOrder) -> None:
-        order.fired_at = time.monotonic()
-        order.kill()
+        assert order.token is not None
+        order.kill(order.token)
         raise DropConnection  # the caller is gone; its socket with it

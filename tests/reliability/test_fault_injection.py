@@ -277,20 +277,19 @@ def cluster(kube: Any, tmp_path: Path):
 
 
 def plan_kills(cluster: Cluster) -> list[KillOrder]:
-    """Kill j strikes pod slot j % REPLICAS in its (j // REPLICAS)-th generation, on its 3rd create,
-    alternately before and after the run is stored; the killed pod's successor starts at once."""
-    orders = []
-    for j in range(KILLS):
-        slot, generation = 1 + j % (REPLICAS - 1), j // (REPLICAS - 1)
-        token = f"{TRIGGER_SERVICE}-{slot}" + (f"-r{generation}" if generation else "")
+    """Kill j strikes whichever replica makes the replicas' (3 + 5j)-th create, alternately before
+    and after the run is stored; the struck pod's successor (a new pod name) starts at once."""
 
-        def kill(slot: int = slot, token: str = token) -> None:
-            pod = next(p for p in cluster.trigger.everyone if p.name == token)
-            pod.kill()
-            threading.Thread(target=cluster.trigger.restart, args=(slot,), daemon=True).start()
+    def kill(token: str) -> None:
+        pod = next(p for p in cluster.trigger.everyone if p.name == token)
+        pod.kill()
+        slot = int(token.removeprefix(f"{TRIGGER_SERVICE}-").split("-")[0])
+        threading.Thread(target=cluster.trigger.restart, args=(slot,), daemon=True).start()
 
-        orders.append(KillOrder(token, 3, "before" if j % 2 == 0 else "after", kill))
-    return orders
+    return [
+        KillOrder(f"{TRIGGER_SERVICE}-", 3 + 5 * j, "before" if j % 2 == 0 else "after", kill)
+        for j in range(KILLS)
+    ]
 
 
 def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Callable[[], None]) -> None:
@@ -380,7 +379,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             ("dead letters received by on_dead_letter", tally.dead_letters_received),
             ("TriggerDeadLettered Events", len(dead_letter_events)),
             ("replicas SIGKILLed mid-create / restarted", f"{sum(o.fired_at is not None for o in orders)} / {cluster.trigger.restarts}"),
-            *((f"kill {i + 1}", trail) for i, trail in enumerate(kills)),
+            *((f"kill {i + 1}", trail) for i, (trail, _) in enumerate(kills)),
             *(((f"reconcile: {k}", v) for k, v in pings.totals().items()) if pings else ()),
             ("runs expected exactly once / at most once", f"{len(expected.once)} / {len(expected.at_most_once)}"),
             ("runs found", sum(runs.values())),
@@ -421,9 +420,12 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     # Every letter the broker gave up on reached the dead-letter function.
     assert tally.dead_letters_received == len(tally.dead_lettered)
     # The suite must have exercised what it claims to.
-    assert [o.token for o in orders if o.fired_at is None] == [], "a planned SIGKILL never fired"
+    assert [o.nth for o in orders if o.fired_at is None] == [], "a planned SIGKILL never fired"
     for order in orders:
         assert order.display_name is not None and runs[order.display_name] == 1, order
+    # Another replica finished each killed trigger within the delivery window (or reconcile did,
+    # when the kill struck the last attempt).
+    assert [trail for trail, ok in kills if not ok] == []
     assert [label for label, n in hits.items() if n == 0] == []
     assert tally.redeliveries > 0 and bumper.bumps > 0 and bumper.cuts > 0
     if pings is not None:
@@ -460,27 +462,39 @@ def trails(names: list[str], events: list[Event], broker: Broker, kfp: KillingKf
     return found
 
 
-def kill_trails(orders: list[KillOrder], broker: Broker, started: float) -> list[str]:
-    """Who finished each killed pod's trigger, and how long after the kill."""
-    lines = []
+def kill_trails(orders: list[KillOrder], broker: Broker, started: float) -> list[tuple[str, bool]]:
+    """Who finished each killed pod's trigger, and how long after the kill; and whether that was
+    within the delivery window (an acknowledgement of its event after the kill), or, when the
+    kill struck a message's last attempt, left to reconcile."""
+    results = []
     for order in orders:
-        if order.fired_at is None:
-            lines.append(f"{order.token}: never fired")
+        if order.fired_at is None or order.display_name is None:
+            results.append((f"the replicas' create {order.nth}: never came", False))
             continue
         at = order.fired_at - broker.started
+        run_id = order.display_name.rpartition(" run ")[2]
+        mine = [m for m in broker.messages if m.event.run_id == run_id]
         done = [
             (a.at, a.pod, m.attempts.index(a) + 1)
-            for m in broker.messages
-            if order.display_name and m.event.run_id == order.display_name.rpartition(" run ")[2]
+            for m in mine
             for a in m.attempts
             if a.at > at and a.status is not None and 200 <= a.status < 300
         ]
+        struck_last = any(
+            m.settled == "dead-lettered"
+            and m.attempts[-1].pod == order.token
+            and m.attempts[-1].status is None
+            for m in mine
+        )
         if done:
             when, pod, attempt = min(done)
             by = f"acknowledged by {pod} {when - at:.1f} s later (attempt {attempt})"
         else:
-            by = "no acknowledgement after the kill (reconcile's or dead-lettered)"
-        lines.append(
-            f"{order.token}, {order.when} the create of {order.display_name!r} at {order.fired_at - started:.1f} s: {by}"
-        )
-    return lines
+            by = (
+                "killed in its last attempt: left to reconcile"
+                if struck_last
+                else "never acknowledged after it"
+            )
+        line = f"{order.token}, {order.when} the create of {order.display_name!r} at {order.fired_at - started:.1f} s: {by}"
+        results.append((line, bool(done) or struck_last))
+    return results
