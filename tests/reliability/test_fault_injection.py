@@ -378,6 +378,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             ("dead-lettered by the broker", len(tally.dead_lettered)),
             ("dead letters received by on_dead_letter", tally.dead_letters_received),
             ("TriggerDeadLettered Events", len(dead_letter_events)),
+            ("Kubernetes Events by reason", dict(Counter(e.get("reason") for e in kube.events()).most_common())),
             ("replicas SIGKILLed mid-create / restarted", f"{sum(o.fired_at is not None for o in orders)} / {cluster.trigger.restarts}"),
             *((f"kill {i + 1}", trail) for i, (trail, _) in enumerate(kills)),
             *(((f"reconcile: {k}", v) for k, v in pings.totals().items()) if pings else ()),
