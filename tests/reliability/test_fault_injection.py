@@ -278,18 +278,27 @@ def cluster(kube: Any, tmp_path: Path):
 
 def plan_kills(cluster: Cluster) -> list[KillOrder]:
     """Kill j strikes whichever replica makes the replicas' (3 + 5j)-th create, alternately before
-    and after the run is stored; the struck pod's successor (a new pod name) starts at once."""
+    and after the run is stored; and (with reconcile) the reconcile pod making reconcile's 2nd
+    create dies before it is stored. A struck pod's successor (a new pod name) starts at once."""
 
-    def kill(token: str) -> None:
-        pod = next(p for p in cluster.trigger.everyone if p.name == token)
-        pod.kill()
-        slot = int(token.removeprefix(f"{TRIGGER_SERVICE}-").split("-")[0])
-        threading.Thread(target=cluster.trigger.restart, args=(slot,), daemon=True).start()
+    def killer(deployment: Deployment) -> Callable[[str], None]:
+        def kill(token: str) -> None:
+            pod = next(p for p in deployment.everyone if p.name == token)
+            pod.kill()
+            slot = int(token.removeprefix(f"{deployment.name}-").split("-")[0])
+            threading.Thread(target=deployment.restart, args=(slot,), daemon=True).start()
 
-    return [
-        KillOrder(f"{TRIGGER_SERVICE}-", 3 + 5 * j, "before" if j % 2 == 0 else "after", kill)
+        return kill
+
+    orders = [
+        KillOrder(
+            f"{TRIGGER_SERVICE}-", 3 + 5 * j, "before" if j % 2 == 0 else "after", killer(cluster.trigger)
+        )
         for j in range(KILLS)
     ]
+    if cluster.reconcile is not None:
+        orders.append(KillOrder(f"{RECONCILE_SERVICE}-", 2, "before", killer(cluster.reconcile)))
+    return orders
 
 
 def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Callable[[], None]) -> None:
@@ -361,7 +370,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     left = claims_left(kube)
     reconciled = {n for n, tokens in kfp.creators.items() if tokens[0].startswith(RECONCILE_SERVICE)}
     dead_letter_events = [e for e in kube.events() if e.get("reason") == "TriggerDeadLettered"]
-    kills = kill_trails(orders, broker, started)
+    kills = kill_trails(orders, broker, started, kfp)
     tally = broker.tally
     summary.table(
         f"fault injection as deployed: {EVENTS} events, {REPLICAS} replicas",
@@ -379,7 +388,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             ("dead letters received by on_dead_letter", tally.dead_letters_received),
             ("TriggerDeadLettered Events", len(dead_letter_events)),
             ("Kubernetes Events by reason", dict(Counter(e.get("reason") for e in kube.events()).most_common())),
-            ("replicas SIGKILLed mid-create / restarted", f"{sum(o.fired_at is not None for o in orders)} / {cluster.trigger.restarts}"),
+            ("pods SIGKILLed mid-create / replaced", f"{sum(o.fired_at is not None for o in orders)} / {sum(d.restarts for d in cluster.deployments)}"),
             *((f"kill {i + 1}", trail) for i, (trail, _) in enumerate(kills)),
             *(((f"reconcile: {k}", v) for k, v in pings.totals().items()) if pings else ()),
             ("runs expected exactly once / at most once", f"{len(expected.once)} / {len(expected.at_most_once)}"),
@@ -416,14 +425,19 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     # A claim whose release failed after `complete` wrote status stays on the object (expired
     # later): the trigger is done and later deliveries answer DONE without touching it. A claim on
     # a trigger that never started would be a bug.
-    undone = [c for c in left if f"{c['on']} <- {c['upstream']} run {c['runId']}" not in runs]
+    # A claim left on a superseded dropped run that never started (its holder died, and nothing
+    # will ever want that trigger again) is garbage too; on a trigger that must start it is a bug.
+    undone = [
+        c for c in left if f"{c['on']} <- {c['upstream']} run {c['runId']}" in set(expected.once) - set(runs)
+    ]
     assert undone == [], "a claim is left on a trigger that never started"
     # Every letter the broker gave up on reached the dead-letter function.
     assert tally.dead_letters_received == len(tally.dead_lettered)
     # The suite must have exercised what it claims to.
     assert [o.nth for o in orders if o.fired_at is None] == [], "a planned SIGKILL never fired"
-    for order in orders:
-        assert order.display_name is not None and runs[order.display_name] == 1, order
+    for order in orders:  # a killed create that must happen happened once; one that may, at most once
+        assert order.display_name is not None, order
+        assert runs[order.display_name] in ({1} if order.display_name in expected.once else {0, 1}), order
     # Another replica finished each killed trigger within the delivery window (or reconcile did,
     # when the kill struck the last attempt).
     assert [trail for trail, ok in kills if not ok] == []
@@ -463,14 +477,24 @@ def trails(names: list[str], events: list[Event], broker: Broker, kfp: KillingKf
     return found
 
 
-def kill_trails(orders: list[KillOrder], broker: Broker, started: float) -> list[tuple[str, bool]]:
+def kill_trails(
+    orders: list[KillOrder], broker: Broker, started: float, kfp: KillingKfp
+) -> list[tuple[str, bool]]:
     """Who finished each killed pod's trigger, and how long after the kill; and whether that was
     within the delivery window (an acknowledgement of its event after the kill), or, when the
     kill struck a message's last attempt, left to reconcile."""
     results = []
     for order in orders:
         if order.fired_at is None or order.display_name is None:
-            results.append((f"the replicas' create {order.nth}: never came", False))
+            results.append((f"create {order.nth} of {order.prefix}*: never came", False))
+            continue
+        if order.prefix.startswith(RECONCILE_SERVICE):  # no message to follow: who made the run?
+            creators = kfp.creators.get(order.display_name, [])
+            made = (
+                f"run made by {', '.join(creators)}" if creators else "no run (a superseded run, or pending)"
+            )
+            line = f"{order.token}, {order.when} the create of {order.display_name!r} at {order.fired_at - started:.1f} s: {made}"
+            results.append((line, True))
             continue
         at = order.fired_at - broker.started
         run_id = order.display_name.rpartition(" run ")[2]
