@@ -86,6 +86,7 @@ FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("kfp", "create run: dropped", {"method": "POST", "path": f"{KFP}/runs$", "mode": "drop", "probability": 0.03}),
     ("kfp", "create run: made, answer lost", {"method": "POST", "path": f"{KFP}/runs$", "mode": "after", "status": 0, "probability": 0.05}),
     ("kfp", "create run: made, then 500", {"method": "POST", "path": f"{KFP}/runs$", "mode": "after", "status": 500, "probability": 0.03}),
+    ("kfp", "create run: 400 ms delay", {"method": "POST", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.4, "probability": 0.3}),
     ("kfp", "create run: 50 ms delay", {"method": "POST", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.05, "probability": 0.1}),
     ("kfp", "list runs: 500", {"method": "GET", "path": f"{KFP}/runs$", "status": 500, "probability": 0.05}),
     ("kfp", "list runs: dropped", {"method": "GET", "path": f"{KFP}/runs$", "mode": "drop", "probability": 0.03}),
