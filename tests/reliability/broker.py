@@ -48,7 +48,8 @@ class Attempt:
     pod: str
     status: int | None  # None: no answer
     body: dict[str, Any]
-    at: float  # seconds since the broker started
+    at: float  # when the answer came, seconds since the broker started
+    took: float = 0.0  # seconds from sending to the answer (or to giving up)
 
 
 @dataclass
@@ -188,13 +189,15 @@ class Broker:
     def _attempt(self, message: Message) -> None:
         pods = self.subscribers()
         pod = self._random.choice(pods) if pods else None
+        sent = self.now()
         if pod is None:  # no ready endpoint: the activator would hold it; here it is a failed attempt
             status, raw = None, b""
         else:
             status, raw = post(pod.url, message.headers, message.body, self.spec.timeout)
         answer = _json(raw)
         with self._cond:
-            self._record(message, Attempt(pod.name if pod else "-", status, answer, self.now()))
+            now = self.now()
+            self._record(message, Attempt(pod.name if pod else "-", status, answer, now, now - sent))
             retry_number = len(message.attempts)  # the retry that would come next
             if status is not None and 200 <= status < 300:
                 message.settled = "acknowledged"

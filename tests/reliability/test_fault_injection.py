@@ -403,6 +403,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             ("watches cut (every third with the history compacted)", bumper.cuts),
             ("claims left (all on done triggers)", len(left)),
             ("max messages in flight", tally.max_in_flight),
+            ("seconds per attempt: median / 99th percentile / max", attempt_seconds(broker)),
             ("seconds", round(seconds, 1)),
         ],
     )  # fmt: skip
@@ -483,21 +484,21 @@ def kill_trails(
 ) -> list[tuple[str, bool]]:
     """Who finished each killed pod's trigger, and how long after the kill; and whether that was
     within the delivery window (an acknowledgement of its event after the kill), or, when the
-    kill struck a message's last attempt, left to reconcile."""
+    kill struck a message's last attempt, left to reconcile. Times are seconds since the broker started."""
     results = []
     for order in orders:
         if order.fired_at is None or order.display_name is None:
             results.append((f"create {order.nth} of {order.prefix}*: never came", False))
             continue
+        at = order.fired_at - broker.started
+        head = f"{order.token}, {order.when} the create of {order.display_name!r} at {at:.1f} s: "
         if order.prefix.startswith(RECONCILE_SERVICE):  # no message to follow: who made the run?
             creators = kfp.creators.get(order.display_name, [])
             made = (
                 f"run made by {', '.join(creators)}" if creators else "no run (a superseded run, or pending)"
             )
-            line = f"{order.token}, {order.when} the create of {order.display_name!r} at {order.fired_at - started:.1f} s: {made}"
-            results.append((line, True))
+            results.append((head + made, True))
             continue
-        at = order.fired_at - broker.started
         run_id = order.display_name.rpartition(" run ")[2]
         mine = [m for m in broker.messages if m.event.run_id == run_id]
         done = [
@@ -521,6 +522,31 @@ def kill_trails(
                 if struck_last
                 else "never acknowledged after it"
             )
-        line = f"{order.token}, {order.when} the create of {order.display_name!r} at {order.fired_at - started:.1f} s: {by}"
-        results.append((line, bool(done) or struck_last))
+        steps = sorted(
+            (a.at - a.took, m.copy, a.at, a.pod, a.status, _reasons(a.body, order.display_name))
+            for m in mine
+            for a in m.attempts
+        )
+        trail = ", ".join(
+            f"{copy}: {sent:.1f}-{answered:.1f} {pod.removeprefix(TRIGGER_SERVICE + '-')} {status or 'none'} {why}"
+            for sent, copy, answered, pod, status, why in steps
+        )
+        results.append(
+            (
+                f"{head}{by}; attempts (copy: sent-answered pod status outcome): {trail}",
+                bool(done) or struck_last,
+            )
+        )
     return results
+
+
+def _reasons(body: dict[str, Any], display_name: str) -> str:
+    mine = [d for d in body.get("dependents", []) if d.get("display_name", display_name) == display_name]
+    return ",".join(f"{d['outcome']}{'/' + d['reason'] if d.get('reason') else ''}" for d in mine) or "-"
+
+
+def attempt_seconds(broker: Broker) -> str:
+    took = sorted(a.took for m in broker.messages for a in m.attempts)
+    if not took:
+        return "-"
+    return " / ".join(f"{took[min(len(took) - 1, int(q * len(took)))]:.2f}" for q in (0.5, 0.99, 1.0))
