@@ -4,7 +4,8 @@ What Knative Eventing does with each event routed by a Trigger (the MT channel-b
 dispatcher), reduced to what matters for exactly-once, and timed in real seconds:
 - every message is its own delivery with its own schedule; at most `concurrency` are in flight;
 - an attempt is one POST, in CloudEvents binary mode, to a ready pod of the subscriber Service,
-  bounded by the delivery `timeout`;
+  bounded by the delivery `timeout`, with the Trigger's OIDC token for the subscriber's audience
+  (dead letters: for the sink's audience) when the manifests ask for one;
 - a 2xx acknowledges; no answer (timeout, refused, reset: a pod that died mid-request), 5xx, 404,
   408, 409 and 429 are retried after `backoff(k)` for retry k = 1..`retry`; any other 4xx is not;
 - what is not acknowledged after the last retry (or is refused with a 4xx) goes to the dead-letter
@@ -113,8 +114,11 @@ class Broker:
         dead_letter_sink: Callable[[], list[Pod]],
         concurrency: int,
         seed: int,
+        tokens: tuple[str | None, str | None] = (None, None),
     ) -> None:
         self.spec, self.subscribers, self.dead_letter_sink = spec, subscribers, dead_letter_sink
+        # OIDC bearer tokens for the subscriber's and the dead-letter sink's audience (None: no token).
+        self._auth = [{"Authorization": f"Bearer {t}"} if t else {} for t in tokens]
         self.tally = Tally()
         self.messages: list[Message] = []
         self._random = random.Random(seed)
@@ -193,7 +197,7 @@ class Broker:
         if pod is None:  # no ready endpoint: the activator would hold it; here it is a failed attempt
             status, raw = None, b""
         else:
-            status, raw = post(pod.url, message.headers, message.body, self.spec.timeout)
+            status, raw = post(pod.url, {**message.headers, **self._auth[0]}, message.body, self.spec.timeout)
         answer = _json(raw)
         with self._cond:
             now = self.now()
@@ -235,6 +239,7 @@ class Broker:
     def _dead_letter(self, message: Message, pod: Pod | None, status: int | None, raw: bytes) -> None:
         headers = {
             **message.headers,
+            **self._auth[1],
             "ce-knativeerrordest": pod.url if pod else "",
             "ce-knativeerrorcode": str(status or 0),
         }

@@ -10,6 +10,7 @@ expectation does not depend on the order in which the shuffled stream is handled
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,17 +128,20 @@ class Event:
         return list(self.data["artifacts"])
 
 
-def build_events(graph: Graph, count: int, seed: int, drop: float = 0.0) -> list[Event]:
+def build_events(
+    graph: Graph, count: int, seed: int, drop: float = 0.0, mint: Callable[[Node, int], str] | None = None
+) -> list[Event]:
     """`count` distinct upstream runs in run order, spread over every emitter, each carrying `out`.
 
     A fraction `drop` never reaches the broker. At least one emitter's last run is dropped (only
-    reconcile can start its dependents) and, with enough events, one earlier run too.
+    reconcile can start its dependents) and, with enough events, one earlier run too. `mint` gives
+    the upstream run its runId (e.g. a KFP run made for it); by default a readable name.
     """
     rng = random.Random(seed)
     events = []
     for i in range(count):
         upstream = graph.emitters[i % len(graph.emitters)]
-        run_id = f"{upstream.name}-run-{i}"
+        run_id = mint(upstream, i) if mint else f"{upstream.name}-run-{i}"
         artifacts = [{"name": "out", "location": f"gs://bucket/{upstream.name}/{i}/out"}]
         if rng.random() < 0.5:
             artifacts.append({"name": "extra", "location": f"s3://bucket/{upstream.name}/{i}/extra"})

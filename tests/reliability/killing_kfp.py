@@ -13,6 +13,7 @@ count the runs reconcile recovered without asking reconcile.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -45,6 +46,19 @@ class KillingKfp(FakeKfp):
         self.creates: Counter[str] = Counter()  # token prefix of an order -> creates that reached the handler
         self._orders_lock = threading.Lock()
         super().__init__()
+
+    def add_succeeded_run(self, display_name: str, experiment_id: str) -> str:
+        """Test side: an upstream run that already SUCCEEDED (what KFP_CHAIN_VERIFY_UPSTREAM looks up).
+
+        Made by the create handler itself, so no injected fault, kill order or creator count sees it.
+        """
+        body = {"display_name": display_name, "experiment_id": experiment_id,
+                "pipeline_spec": {"pipelineInfo": {"name": "upstream"}}}  # fmt: skip
+        response = self._create_run(Request("POST", f"{API}/runs", {}, {}, json.dumps(body).encode()))
+        assert response.status == 200, response.body
+        run_id = str(response.body["run_id"])
+        self.set_run_state(run_id, "SUCCEEDED")
+        return run_id
 
     def arm(self, order: KillOrder) -> None:
         with self._orders_lock:

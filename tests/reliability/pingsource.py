@@ -1,7 +1,7 @@
 """A Knative PingSource for the reconcile Service, on a test-speed schedule.
 
-The shipped PingSource posts a `dev.knative.sources.ping` CloudEvent to the reconcile function once
-a minute; here it fires every `every` seconds (a speed-up, so that passes race the event path many
+The shipped PingSource posts a `dev.knative.sources.ping` CloudEvent (its `data`, with its OIDC
+token when the manifests give it an audience) to the reconcile function once a minute; here it fires every `every` seconds (a speed-up, so that passes race the event path many
 times in one test). As a PingSource does, it fires on schedule whether or not the previous pass has
 answered, so passes on different pods (and on one pod) overlap. Each pass's answer is kept: 200
 with counts when the pass finished, 503 when a fault stopped it.
@@ -40,8 +40,12 @@ class Pass:
 
 
 class PingSource:
-    def __init__(self, sink: Callable[[], list[Pod]], every: float) -> None:
+    def __init__(
+        self, sink: Callable[[], list[Pod]], every: float, content: tuple[str, bytes], token: str | None
+    ) -> None:
         self.sink, self.every = sink, every
+        self.content_type, self.data = content
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.passes: list[Pass] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -79,9 +83,10 @@ class PingSource:
             "ce-type": "dev.knative.sources.ping",
             "ce-source": "/apis/v1/namespaces/kfp-chain/pingsources/kfp-chain-reconcile",
             "ce-id": f"ping-{next(self._ids)}",
-            "content-type": "application/json",
+            "content-type": self.content_type,
+            **self.auth,
         }
-        status, raw = post(pod.url, headers, json.dumps({}).encode(), PASS_TIMEOUT)
+        status, raw = post(pod.url, headers, self.data, PASS_TIMEOUT)
         try:
             body = json.loads(raw or b"{}")
         except ValueError:

@@ -12,6 +12,7 @@ infra tests check against kubectl.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -19,10 +20,11 @@ from kfp_chain.delivery import DeliveryPolicy
 
 from tests.infra.manifests import INFRA, Resource, build, containers, find
 
-__all__ = ["delivery_policy", "rendered", "retryable", "service_environment"]
+__all__ = ["Sender", "delivery_policy", "ping", "rendered", "retryable", "senders", "service_environment"]
 
 OVERLAY = INFRA / "overlays" / "production"
 TRIGGER = "kfp-chain-run-completion"
+PINGSOURCE = "kfp-chain-reconcile"
 
 # Knative's dispatcher retries these answers (and no answer at all: timeout, refused, reset);
 # any other 4xx goes straight to the dead-letter sink.
@@ -71,3 +73,47 @@ def service_environment(name: str) -> dict[str, str]:
         elif "secretKeyRef" in source and not source["secretKeyRef"].get("optional"):
             raise AssertionError(f"{name}: {variable['name']} needs a Secret the suite does not have")
     return env
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who Knative Eventing sends as (with the `authentication-oidc` feature), and for which audience.
+
+    `audience` None: the manifest sets none, so Knative sends no token.
+    """
+
+    username: str
+    audience: str | None
+
+
+def senders() -> dict[str, Sender]:
+    """The OIDC identities of the shipped Trigger (deliveries and dead letters) and PingSource.
+
+    Knative names the ServiceAccount it mints tokens for `<name>-oidc-<group>-<kind>` in the
+    source's namespace; computed here from the manifests, not taken from the allow-list, so a
+    wrong `KFP_CHAIN_ALLOWED_SENDERS` shows as refused deliveries.
+    """
+    resources = list(rendered())
+    (trigger,) = find(resources, "Trigger", TRIGGER)
+    (source,) = find(resources, "PingSource", PINGSOURCE)
+
+    def account(resource: Resource, group: str, kind: str) -> str:
+        namespace = resource["metadata"].get("namespace") or "default"
+        return f"system:serviceaccount:{namespace}:{resource['metadata']['name']}-oidc-{group}-{kind}"
+
+    by_trigger = account(trigger, "eventing.knative.dev", "trigger")
+    dead_letter_sink = (trigger["spec"].get("delivery") or {}).get("deadLetterSink") or {}
+    return {
+        "subscriber": Sender(by_trigger, trigger["spec"]["subscriber"].get("audience")),
+        "dead-letter": Sender(by_trigger, dead_letter_sink.get("audience")),
+        "ping": Sender(
+            account(source, "sources.knative.dev", "pingsource"), source["spec"]["sink"].get("audience")
+        ),
+    }
+
+
+def ping() -> tuple[str, bytes]:
+    """The shipped PingSource's content type and data: what every tick posts."""
+    (source,) = find(list(rendered()), "PingSource", PINGSOURCE)
+    spec = source["spec"]
+    return str(spec.get("contentType") or "text/plain"), str(spec.get("data") or "").encode()

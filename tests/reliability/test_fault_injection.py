@@ -57,7 +57,7 @@ from tests.reliability.graph import (
 from tests.reliability.killing_kfp import KillingKfp, KillOrder
 from tests.reliability.pingsource import PingSource
 from tests.reliability.processes import Deployment, EnvFor, PodMaker
-from tests.reliability.shipped import delivery_policy, rendered, service_environment
+from tests.reliability.shipped import delivery_policy, ping, rendered, senders, service_environment
 
 SEED = int(os.environ.get("SOAK_SEED", "20261126"))
 EVENTS = int(os.environ.get("SOAK_EVENTS", "48"))
@@ -88,6 +88,7 @@ FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("kfp", "create run: made, then 500", {"method": "POST", "path": f"{KFP}/runs$", "mode": "after", "status": 500, "probability": 0.03}),
     ("kfp", "create run: 400 ms delay", {"method": "POST", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.4, "probability": 0.3}),
     ("kfp", "create run: 50 ms delay", {"method": "POST", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.05, "probability": 0.1}),
+    ("kfp", "get run: 503", {"method": "GET", "path": f"{KFP}/runs/[^/]+$", "status": 503, "probability": 0.05}),
     ("kfp", "list runs: 500", {"method": "GET", "path": f"{KFP}/runs$", "status": 500, "probability": 0.05}),
     ("kfp", "list runs: dropped", {"method": "GET", "path": f"{KFP}/runs$", "mode": "drop", "probability": 0.03}),
     ("kfp", "list runs: 400 ms delay", {"method": "GET", "path": f"{KFP}/runs$", "mode": "delay", "delay": 0.4, "probability": 0.3}),
@@ -324,7 +325,14 @@ def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Call
 def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     kube, kfp, graph = cluster.kube, cluster.kfp, cluster.graph
     spec = delivery_policy()
-    events = build_events(graph, EVENTS, SEED, drop=DROP if RECONCILE else 0.0)
+    upstream_runs = kfp.add_experiment("upstream runs")  # not Default: the replicas must race to make that
+    events = build_events(
+        graph,
+        EVENTS,
+        SEED,
+        drop=DROP if RECONCILE else 0.0,
+        mint=lambda node, i: kfp.add_succeeded_run(f"upstream {node} #{i}", upstream_runs),
+    )
     expected = expected_runs(graph, events)
     orders = plan_kills(cluster)
     for order in orders:
@@ -346,8 +354,23 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     kfp.faults._random.seed(SEED + 1)
 
     started = time.monotonic()
-    broker = Broker(spec, cluster.trigger.ready, cluster.dead_letter.ready, CONCURRENCY, SEED)
-    pings = PingSource(cluster.reconcile.ready, PING_EVERY).start() if cluster.reconcile else None
+    tokens = {
+        role: kube.tokens.issue(s.username, [s.audience]) if s.audience else None
+        for role, s in senders().items()
+    }
+    broker = Broker(
+        spec,
+        cluster.trigger.ready,
+        cluster.dead_letter.ready,
+        CONCURRENCY,
+        SEED,
+        (tokens["subscriber"], tokens["dead-letter"]),
+    )
+    pings = (
+        PingSource(cluster.reconcile.ready, PING_EVERY, ping(), tokens["ping"]).start()
+        if cluster.reconcile
+        else None
+    )
     keys = [(d.node.namespace, d.node.name) for d in graph.dependents]
     with Bumper(kube, keys, SEED) as bumper:
         emitter = threading.Thread(target=emit, args=(events, kube, broker, SEED, once_each), daemon=True)
@@ -366,7 +389,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     kfp.faults.clear()
     seconds = time.monotonic() - started
 
-    runs = Counter(r["display_name"] for r in kfp.runs())
+    runs = Counter(r["display_name"] for r in kfp.runs() if " <- " in r["display_name"])  # not upstream runs
     hits = {label: sum(f.hits for f in faults) for label, faults in injected.items()}
     left = claims_left(kube)
     reconciled = {n for n, tokens in kfp.creators.items() if tokens[0].startswith(RECONCILE_SERVICE)}
@@ -418,7 +441,9 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     assert sorted(set(runs) - set(expected.allowed)) == [], "unexpected runs"
     lost = sorted(set(expected.once) - set(runs))
     assert lost == [], f"lost runs: {lost}; {trails(lost, events, broker, kfp)}"
-    parameters = {r["display_name"]: r["runtime_config"]["parameters"] for r in kfp.runs()}
+    parameters = {
+        r["display_name"]: r["runtime_config"]["parameters"] for r in kfp.runs() if r["display_name"] in runs
+    }
     assert [n for n in runs if parameters[n] != expected.allowed[n]] == []
     # Only reconcile can start a dropped run: no event for it ever reached a replica.
     dropped_runs = {n for e in events if e.dropped for n in expected.by_run_id[e.run_id]}
