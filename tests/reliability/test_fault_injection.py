@@ -68,6 +68,7 @@ PACE = float(os.environ.get("SOAK_PACE", "0.25"))  # seconds between upstream ru
 DROP = 0.1  # share of events lost before the broker
 PING_EVERY = 3.0  # the PingSource's one-minute schedule, sped up
 KILLS = max(2, EVENTS // 100)
+MALFORMED = "malformed"  # the run_id of the one event without a runId
 CLAIM_PREFIX = "kfp-chain.io/claim."
 TRIGGER_SERVICE, DEAD_LETTER_SERVICE, RECONCILE_SERVICE = (
     "kfp-chain-trigger",
@@ -306,12 +307,16 @@ def plan_kills(cluster: Cluster) -> list[KillOrder]:
 def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Callable[[], None]) -> None:
     """The upstream runs, in order: latestRuns written, then the event published 1-3 times (or dropped).
 
-    `midway` is called once a third of the runs are out.
+    `midway` is called once a third of the runs are out. Then, too, one malformed event (no runId)
+    goes in: refused with a 4xx, it is dead-lettered at once, so the dead-letter path runs in every
+    test, not only when something went wrong.
     """
     rng = random.Random(seed)
     for i, event in enumerate(events):
         if i == len(events) // 3:
             midway()
+            bad = {k: v for k, v in event.data.items() if k != "runId"}
+            broker.publish(Message.of(Event(event.upstream, MALFORMED, bad), 0))
         time.sleep(PACE)
         record_latest_run(kube, event)
         if event.dropped:
@@ -458,8 +463,12 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
         c for c in left if f"{c['on']} <- {c['upstream']} run {c['runId']}" in set(expected.once) - set(runs)
     ]
     assert undone == [], "a claim is left on a trigger that never started"
-    # Every letter the broker gave up on reached the dead-letter function.
+    # Every letter the broker gave up on reached the dead-letter function, the malformed event
+    # among them (after one attempt: a 400 is not retried), and it wrote its Kubernetes Event.
     assert tally.dead_letters_received == len(tally.dead_lettered)
+    malformed = [m for m in tally.dead_lettered if m.event.run_id == MALFORMED]
+    assert [(len(m.attempts), m.attempts[-1].status) for m in malformed] == [(1, 400)]
+    assert dead_letter_events, "the dead-letter function wrote no TriggerDeadLettered Event"
     # The suite must have exercised what it claims to.
     assert [o.nth for o in orders if o.fired_at is None] == [], "a planned SIGKILL never fired"
     for order in orders:  # a killed create that must happen happened once; one that may, at most once
