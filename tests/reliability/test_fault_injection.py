@@ -7,22 +7,26 @@ What runs, and how it differs from production:
   its KFP bearer token, so the KFP fake knows who creates what.
 - The broker (`broker.py`) follows the shipped Trigger's `delivery` in real seconds: bounded
   retries, exponential backoff, per-attempt timeout, 8 messages in flight, and after the last retry
-  a dead letter to a real `on_dead_letter` process.
-- Mid-trigger SIGKILLs (`killing_kfp.py`): while a chosen replica's `POST /runs` is in flight the
-  whole process group is killed, once before the run is stored and once after (more at soak
-  size). Each killed pod is replaced by a new one with a new name, as Knative would.
+  a dead letter to a real `on_dead_letter` process; with the OIDC token of the Trigger's Knative
+  identity (the fake's TokenReview knows it), as the shipped `KFP_CHAIN_AUTH=oidc` requires. Every
+  upstream run exists in KFP as SUCCEEDED, for `KFP_CHAIN_VERIFY_UPSTREAM=true`.
+- Mid-trigger SIGKILLs (`killing_kfp.py`): while a replica's `POST /runs` is in flight the whole
+  process group is killed, once before the run is stored and once after (more at soak size), and
+  a reconcile pod once. Each killed pod is replaced by a new one with a new name, as Knative would.
 - Upstream runs happen in order per RunConfiguration; for each the test writes the upstream's
   `status.latestRuns.succeeded` as kfp-operator's controller would (the replicas run with
   RECORD_LATEST_RUNS=false, as production does), then publishes its run-completion event 1-3 times,
   except that some events are dropped before the broker (a NATS or Argo outage).
 - Reconcile (`on_reconcile`, two server processes) is posted to by a PingSource model every few
   seconds instead of once a minute (a test speed-up), while the event path is running, so both race.
-- Both fakes inject faults (`FAULTS`) and a background writer bumps resourceVersions.
+- Both fakes inject faults (`FAULTS`), a background writer bumps resourceVersions and watches are
+  cut; one malformed event is dead-lettered on purpose.
 
 At the end: every run of every published event, and of every upstream's last run, exists exactly
 once with its parameters; a superseded dropped run exists at most once and only if reconcile
 started it; nothing else exists; `status.triggers` agrees with KFP; no claim is left on a trigger
-that never started; each killed pod's trigger was done by someone else.
+that must start and did not; each killed replica's trigger was done by another one within the
+delivery window (or by reconcile, if the kill struck the last attempt).
 
 Size: `SOAK_EVENTS` (default 48; `make soak` runs more); the figures are printed at the end.
 """
