@@ -152,6 +152,7 @@ class Deployment:
         self.pods: list[Pod] = [make(slot, 0) for slot in range(count)]
         self.everyone: list[Pod] = list(self.pods)  # every pod that ever ran, for logs
         self.restarts = 0
+        self._stopped = False
 
     def start(self) -> Deployment:
         for pod in self.pods:
@@ -164,21 +165,34 @@ class Deployment:
         with self._lock:
             return [p for p in self.pods if p.alive]
 
-    def restart(self, slot: int) -> Pod:
-        """The slot's successor (Knative's new pod): a new name and identity, used once ready."""
+    def restart(self, slot: int) -> Pod | None:
+        """The slot's successor (Knative's new pod): a new name and identity, used once ready.
+
+        None once the Deployment is stopped: no process may outlive the test.
+        """
         with self._lock:
+            if self._stopped:
+                return None
             self.generation[slot] += 1
             pod = self._make(slot, self.generation[slot])
             self.everyone.append(pod)
             self.restarts += 1
-        pod.start()
-        pod.wait_ready()
+            pod.start()  # under the lock, so that stop() sees its process
+        try:
+            pod.wait_ready()
+        except AssertionError:
+            if self._stopped:  # stopped while it came up: nothing to report
+                return None
+            raise
         with self._lock:
             self.pods[slot] = pod
         return pod
 
     def stop(self) -> None:
-        for pod in self.everyone:
+        with self._lock:
+            self._stopped = True
+            everyone = list(self.everyone)
+        for pod in everyone:
             pod.stop()
 
 
