@@ -29,6 +29,7 @@ a set of upstream runs; everything after planning is the same protocol.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential_jitter,
@@ -116,6 +118,7 @@ class Outcome:
     display_name: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     via: str | None = None  # "reconcile" when reconcile carried it out; None on the event path
+    repeat: bool = False  # reconcile refusing the same trigger for the same reason as a pass before
     backend: str | None = None  # for a deployment fault: which backend refused us (kubernetes, kfp)
 
 
@@ -139,7 +142,7 @@ class Report:
             },
             "note": self.note,
             "dependents": [
-                {k: v for k, v in vars(o).items() if v not in (None, {})} | {"dependent": str(o.dependent)}
+                {k: v for k, v in vars(o).items() if v not in (None, {}, False)} | {"dependent": str(o.dependent)}
                 for o in self.outcomes
             ],
         }
@@ -231,6 +234,10 @@ class Chain:
         self.observers = list(observers)
         self._sleep = sleep
         self.fresh = fresh  # a read of one RunConfiguration straight from its source (fan-in)
+        # Reconcile refusals already reported (claim id, reason), so that a trigger refused on
+        # every pass (a missing artifact) makes one Event and one count, not one a minute.
+        self._skips_told: set[str] = set()
+        self._told_lock = threading.Lock()
 
     def handle(self, event: RunCompletion) -> Report:
         """Carries one event through; raises only `TemporaryError` for faults before any dependent."""
@@ -281,6 +288,9 @@ class Chain:
         """
         found = pending_triggers(index, self.options.allows)
         pass_deadline = time.monotonic() + self.options.reconcile_budget_seconds
+        pending_ids = {p.trigger.claim_id for p in found}
+        with self._told_lock:  # forget refusals of triggers no longer pending
+            self._skips_told = {t for t in self._skips_told if t.partition(":")[0] in pending_ids}
         outcomes: list[Outcome] = []
         for item in found:
             if time.monotonic() >= pass_deadline:
@@ -318,6 +328,11 @@ class Chain:
                 via=via,
                 backend=getattr(exc, "backend", None),
             )
+            if via == "reconcile" and isinstance(exc, PermanentError):
+                told = f"{plan.trigger.claim_id}:{exc.reason}"
+                with self._told_lock:
+                    outcome = replace(outcome, repeat=told in self._skips_told)
+                    self._skips_told.add(told)
         self._tell(event, outcome)
         return outcome
 
@@ -438,7 +453,9 @@ class Chain:
 
         budget = max(0.0, deadline - time.monotonic())
         retrying = Retrying(
-            retry=retry_if_exception_type(TemporaryError),
+            # A live claim of another holder is answered at once: the broker's backoff retries it
+            # anyway, and waiting here would hold a broker slot and a server thread for nothing.
+            retry=retry_if_exception_type(TemporaryError) & retry_if_not_exception_type(TriggerInProgress),
             stop=stop_after_delay(budget) | stop_after_attempt(8),
             wait=wait_exponential_jitter(initial=0.1, max=2.0, jitter=0.2),
             sleep=self._sleep,

@@ -59,7 +59,7 @@ class KubernetesEventObserver:
 
     def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None:
         reason = REASONS.get(outcome.outcome)
-        if reason is None:
+        if reason is None or outcome.repeat:  # one Event per refusal, not one per reconcile pass
             return
         kind = "Warning" if outcome.outcome == "skipped" else "Normal"
         self.write(outcome.dependent, reason, message(event, outcome), kind)

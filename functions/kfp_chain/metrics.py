@@ -208,6 +208,8 @@ class MetricsObserver:
         self.metrics = metrics
 
     def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None:
+        if outcome.repeat:  # reconcile refusing again what it already refused: counted once
+            return
         reason = outcome.reason or "unknown"
         if outcome.outcome == "started":
             self.metrics.triggers_started.labels(outcome.dependent.namespace).inc()

@@ -38,5 +38,9 @@ class LogObserver:
             "skipped": f"not started: {outcome.detail}",
             "retry": f"temporary fault, broker will retry: {outcome.detail}",
         }.get(outcome.outcome, outcome.outcome)
-        level = logging.WARNING if outcome.outcome in ("skipped", "retry") else logging.INFO
+        level = (
+            logging.WARNING
+            if outcome.outcome in ("skipped", "retry") and not outcome.repeat
+            else logging.INFO
+        )
         log.log(level, message, extra=extra)

@@ -146,7 +146,7 @@ class ReconcileReport:
             ),
             "remaining": self.remaining,
             "triggers": [
-                {k: v for k, v in vars(o).items() if v not in (None, {})} | {"dependent": str(o.dependent)}
+                {k: v for k, v in vars(o).items() if v not in (None, {}, False)} | {"dependent": str(o.dependent)}
                 for o in self.outcomes
             ],
         }

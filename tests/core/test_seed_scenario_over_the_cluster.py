@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from kfp_chain.kubernetes_store import claims_in
 from kfp_chain.ports import Trigger
@@ -114,11 +115,12 @@ def test_the_same_event_on_four_threads_at_once_starts_one_run(cluster_function,
     def deliver_until_acknowledged() -> list[int]:
         client = function.flask.test_client()
         statuses = []
-        for _ in range(20):  # the broker redelivers every 5xx
+        for attempt in range(20):  # the broker redelivers every 5xx, after a backoff
             response = client.post("/", headers=request[0], data=request[1])
             statuses.append(response.status_code)
             if response.status_code == 200:
                 break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
         return statuses
 
     results = run_concurrently(deliver_until_acknowledged, 4)
@@ -543,3 +545,26 @@ def test_the_seed_scenario_on_the_watch_index_the_deployment_uses(cluster_functi
     assert [r["runtime_config"]["parameters"] for r in kfp.runs()] == [
         {"examples_location": "gs://bucket/examples/123"}
     ]
+
+
+def test_a_live_claim_of_another_holder_is_answered_503_at_once_not_after_the_budget(
+    cluster_function, kube, kfp
+):
+    # The broker retries with its own backoff; waiting inside the request would only hold its slot.
+    seed(kube)
+    claim_id = Trigger(RcKey.parse(TRAINING_RC), RcKey.parse(EXAMPLES_RC), "123").claim_id
+    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    training["metadata"]["annotations"] = {
+        f"kfp-chain.io/claim.{claim_id}": '{"holder": "alive/1", "expiresAt": "2999-01-01T00:00:00+00:00", '
+        f'"upstream": "{EXAMPLES_RC}", "runId": "123"}}'
+    }
+    kube.put(training)
+    function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="5")
+    kube.reset_log()
+
+    started = time.monotonic()
+    status, body = function.post(binary_event(event_data()))
+
+    assert status == 503 and body["dependents"][0]["reason"] == "trigger-in-progress"
+    assert time.monotonic() - started < 2.5, "the delivery waited for the claim inside the request"
+    assert kfp.runs() == []

@@ -239,3 +239,24 @@ def test_a_consumed_entry_by_name_only_counts_as_the_same_namespace(reconcile_cl
     code, body = reconcile_cli()
 
     assert code == 0 and body["pending"] == 0 and kfp.runs() == []
+
+
+def test_a_trigger_refused_on_every_pass_is_reported_once(cluster_env, kube, kfp, monkeypatch):
+    # A required artifact that never comes: every pass refuses it again. One TriggerSkipped Event and
+    # one count, not one a minute; the pass's own figures still say it is pending.
+    kube.put(rc("a", "up", status=succeeded("r1")))
+    kube.put(rc("a", "down", triggers=["up"], parameters=[{"name": "m", "valueFrom": {
+        "runConfigurationRef": {"name": "up", "outputArtifact": "model"}}}]))  # fmt: skip
+    for key, value in cluster_env.items():
+        monkeypatch.setenv(key, value)
+    client = functions_framework.create_app(
+        target="on_reconcile", source=str(ROOT / "functions" / "main.py")
+    ).test_client()
+
+    passes = [client.post("/").get_json() for _ in range(3)]
+
+    assert [(p["pending"], p["skipped"], p["remaining"]) for p in passes] == [(1, 1, 1)] * 3
+    assert [e["reason"] for e in kube.events("a")] == ["TriggerSkipped"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'kfp_chain_triggers_skipped_total{reason="missing-artifact"} 1.0' in metrics
+    assert 'kfp_chain_pending_triggers{when="remaining"} 1.0' in metrics

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -32,11 +33,12 @@ def replicas(cluster_function: Any, count: int, **env: str) -> list[Any]:
 def redeliver_until_acknowledged(function: Any, request: tuple[dict[str, str], bytes]) -> list[int]:
     client = function.flask.test_client()
     statuses: list[int] = []
-    for _ in range(10):
+    for attempt in range(10):
         status = client.post("/", headers=request[0], data=request[1]).status_code
         statuses.append(status)
         if status < 500:
             break
+        time.sleep(min(0.05 * 2**attempt, 1.0))  # the broker's backoff: a held claim is answered at once
     return statuses
 
 
