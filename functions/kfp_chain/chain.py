@@ -119,6 +119,13 @@ class Outcome:
     parameters: dict[str, str] = field(default_factory=dict)
     via: str | None = None  # "reconcile" when reconcile carried it out; None on the event path
     repeat: bool = False  # reconcile refusing the same trigger for the same reason as a pass before
+
+    def as_json(self) -> dict[str, object]:
+        """What an answer's body says of this dependent: only the fields that say something."""
+        return {k: v for k, v in vars(self).items() if v not in (None, {}, False)} | {
+            "dependent": str(self.dependent)
+        }
+
     backend: str | None = None  # for a deployment fault: which backend refused us (kubernetes, kfp)
 
 
@@ -141,10 +148,7 @@ class Report:
                 "status": self.event.status,
             },
             "note": self.note,
-            "dependents": [
-                {k: v for k, v in vars(o).items() if v not in (None, {}, False)} | {"dependent": str(o.dependent)}
-                for o in self.outcomes
-            ],
+            "dependents": [o.as_json() for o in self.outcomes],
         }
 
 

@@ -145,8 +145,5 @@ class ReconcileReport:
                 1 for o in self.outcomes if o.outcome == "retry" and o.reason != "trigger-in-progress"
             ),
             "remaining": self.remaining,
-            "triggers": [
-                {k: v for k, v in vars(o).items() if v not in (None, {}, False)} | {"dependent": str(o.dependent)}
-                for o in self.outcomes
-            ],
+            "triggers": [o.as_json() for o in self.outcomes],
         }
