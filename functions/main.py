@@ -29,7 +29,7 @@ from kfp_chain.app import (
     respond,
     respond_dead_letter,
 )
-from kfp_chain.auth import check_sender
+from kfp_chain.auth import Authenticator, check_sender
 from kfp_chain.errors import ConfigurationError
 from kfp_chain.metrics import CONTENT_TYPE_LATEST
 from kfp_chain.settings import Settings
@@ -82,6 +82,14 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> f
     return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
+def _refused(request: flask.Request, senders: Authenticator | None) -> flask.Response | None:
+    """The answer to a request no target acts on (not a POST, or a sender not allowed), else None."""
+    if request.method != "POST":
+        return _json(405, {"error": "method-not-allowed"})
+    refused = check_sender(senders, dict(request.headers))
+    return None if refused is None else _json(*refused)
+
+
 def _configuration_error_in_one_line(kind: type[BaseException], exc: BaseException, tb: object) -> None:
     """A bad setting that stops the server is one line and exit status 2, not a traceback.
 
@@ -114,10 +122,8 @@ def on_run_completion(request: flask.Request) -> flask.Response:
         if request.path == "/metrics":
             return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
         return _json(404, {"error": "not-found"})
-    if request.method != "POST":
-        return _json(405, {"error": "method-not-allowed"})
-    if (refused := check_sender(app.senders, dict(request.headers))) is not None:
-        return _json(*refused)
+    if (refused := _refused(request, app.senders)) is not None:
+        return refused
     status, body = respond(app, dict(request.headers), request.get_data(cache=False))
     return _json(status, body)
 
@@ -126,11 +132,9 @@ def on_run_completion(request: flask.Request) -> flask.Response:
 def on_dead_letter(request: flask.Request) -> flask.Response:
     if request.method == "GET":
         return _json(200, {"ok": True})
-    if request.method != "POST":
-        return _json(405, {"error": "method-not-allowed"})
     dead_letter = get_dead_letter_app()
-    if (refused := check_sender(dead_letter.senders, dict(request.headers))) is not None:
-        return _json(*refused)
+    if (refused := _refused(request, dead_letter.senders)) is not None:
+        return refused
     status, body = respond_dead_letter(dead_letter, dict(request.headers), request.get_data(cache=False))
     return _json(status, body)
 
@@ -143,9 +147,7 @@ def on_reconcile(request: flask.Request) -> flask.Response:
         if request.path == "/metrics":
             return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
         return _json(200, {"ok": True})
-    if request.method != "POST":
-        return _json(405, {"error": "method-not-allowed"})
-    if (refused := check_sender(app.senders, dict(request.headers))) is not None:
-        return _json(*refused)
+    if (refused := _refused(request, app.senders)) is not None:
+        return refused
     status, body = reconcile_pass(app)
     return _json(status, body)

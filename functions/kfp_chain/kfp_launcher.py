@@ -102,14 +102,7 @@ class KfpLauncher:
             return self._client
 
     def find_run(self, display_name: str) -> str | None:
-        predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": display_name}
-        response = _translate(
-            f"list runs named {display_name!r}",
-            lambda: self.client.list_runs(
-                page_size=10, filter=json.dumps({"predicates": [predicate]}), namespace=self.namespace
-            ),
-        )
-        runs = [r for r in (response.runs or []) if r.display_name == display_name]
+        runs = self._named(f"list runs named {display_name!r}", self.client.list_runs, display_name, "runs")
         if len(runs) > 1:
             log.error(
                 "several runs share one trigger's name",
@@ -224,15 +217,19 @@ class KfpLauncher:
         return found
 
     def _find_experiment(self, name: str) -> str | None:
+        found = self._named(f"find experiment {name!r}", self.client.list_experiments, name, "experiments")
+        return str(found[0].experiment_id) if found else None
+
+    def _named(self, what: str, list_call: Callable[..., Any], name: str, items: str) -> list[Any]:
+        """KFP objects whose display name is exactly `name` (the filter is a server-side hint only)."""
         predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
         response = _translate(
-            f"find experiment {name!r}",
-            lambda: self.client.list_experiments(
+            what,
+            lambda: list_call(
                 page_size=10, filter=json.dumps({"predicates": [predicate]}), namespace=self.namespace
             ),
         )
-        found = [e for e in (response.experiments or []) if e.display_name == name]
-        return str(found[0].experiment_id) if found else None
+        return [x for x in (getattr(response, items) or []) if x.display_name == name]
 
     def _version_id(self, pipeline_id: str, name: str, version: str | None) -> str:
         client = self.client
