@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -225,3 +226,23 @@ def run_concurrently(work: Callable[[], Any], workers: int) -> list[Any]:
     for t in threads:
         t.join(timeout=60)
     return results
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def invalid_log() -> Iterator[list[str]]:
+    """The reports of invalid RunConfigurations, straight from their logger (the function's own logging
+    configuration stops propagation to the root logger, where caplog listens)."""
+    handler = _Collected()
+    logger = logging.getLogger("kfp_chain.invalid")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)

@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -308,12 +308,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     demo = Demo(args)
+
+    def play() -> bool:
+        demo.start_examples()
+        return demo.follow()
+
+    return run_demo(demo, play)
+
+
+def run_demo(demo: Demo, play: Callable[[], bool]) -> int:
+    """Prepares, serves, plays and always stops the server: exit 0 only when `play` says it worked."""
     ok = False
     try:
         demo.prepare()
         demo.start_server()
-        demo.start_examples()
-        ok = demo.follow()
+        ok = play()
     except KeyboardInterrupt:
         demo.say("interrupted")
     except Exception as exc:

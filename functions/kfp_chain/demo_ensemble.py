@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .demo import Demo, read_metrics
+from .demo import Demo, read_metrics, run_demo
 from .local_runner import LocalRun
 from .runconfiguration import RcKey
 
@@ -221,21 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     demo = EnsembleDemo(args)
-    ok = False
-    try:
-        demo.prepare()
-        demo.start_server()
-        ok = demo.play()
-    except KeyboardInterrupt:
-        demo.say("interrupted")
-    except Exception as exc:
-        demo.say(f"demo failed: {type(exc).__name__}: {exc}")
-        for line in demo.raw_tail[-20:]:
-            print(f"    | {line}", file=sys.stderr)
-    finally:
-        demo.stop_server()
-        demo.say(f"total time {time.monotonic() - demo.began:.1f} s; state and runs in {demo.state_dir}")
-    return 0 if ok else 1
+    return run_demo(demo, demo.play)
 
 
 if __name__ == "__main__":

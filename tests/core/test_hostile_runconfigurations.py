@@ -7,9 +7,8 @@ event for a valid RunConfiguration into a 500, make `/readyz` lie, or be logged 
 
 from __future__ import annotations
 
-import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +65,6 @@ def hostile_folder(root: Path) -> Path:
         else:
             (folder / name).write_text(text)
     return folder
-
-
-class _Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def invalid_log() -> Iterator[list[str]]:
-    """The reports of invalid RunConfigurations, straight from their logger (the function's own logging
-    configuration stops propagation to the root logger, where caplog listens)."""
-    handler = _Collected()
-    logger = logging.getLogger("kfp_chain.invalid")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 # -- the folder source ------------------------------------------------------------------------------

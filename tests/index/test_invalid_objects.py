@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kfp_chain.index_watch import WatchIndex
@@ -26,26 +24,6 @@ def dependents(index: WatchIndex) -> list[RcKey]:
 
 def broken(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "spec": {**obj["spec"], "run": {**obj["spec"]["run"], "parameters": 5}}}
-
-
-class _Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def invalid_log() -> Iterator[list[str]]:
-    """The reports of invalid RunConfigurations, straight from their logger (the function's own logging
-    configuration stops propagation to the root logger, where caplog listens)."""
-    handler = _Collected()
-    logger = logging.getLogger("kfp_chain.invalid")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def test_an_edit_that_breaks_a_dependent_takes_it_out_and_a_fix_brings_it_back(
