@@ -30,6 +30,9 @@ def main() -> None:
         time.sleep(0.005)
     ready = time.perf_counter()
     size = len(app.index.current())
+    status = dict(
+        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line
+    )
     app.close()
     print(
         json.dumps(
@@ -39,6 +42,8 @@ def main() -> None:
                 "list_s": ready - built,
                 "total_s": ready - started,
                 "size": size,
+                "rss_bytes": int(status["VmRSS"].split()[0]) * 1024,
+                "hwm_bytes": int(status["VmHWM"].split()[0]) * 1024,
             }
         )
     )

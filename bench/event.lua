@@ -1,11 +1,15 @@
 -- wrk script: POST binary-mode run-completion CloudEvents.
---   wrk ... -s bench/event.lua -- <nodeps|trigger> <nonce> <emitters>
+--   wrk ... -s bench/event.lua -- <nodeps|trigger|burst> <nonce> <emitters>
 -- nodeps:  emitters team/lonely-* that nobody depends on
 -- trigger: emitters team/upstream-*, each with one dependent; every runId is unique, so every
 --          event starts a run (nonce keeps runIds unique across wrk runs)
+-- burst:   every event from team/upstream-00, so every run is started for one dependent
+--          (team/down-00): a busy upstream, or a burst of redelivered successes
 local threads = {}
 local counter = 0
-local id = 0
+-- `id` is a global on purpose: setup() sets it in each thread's own Lua state with thread:set, which
+-- a `local id` here would shadow (then every thread sent the same runIds: half the "triggering"
+-- events were duplicates of another thread's)
 local mode, nonce, emitters = "nodeps", "x", 50
 
 function setup(thread)
@@ -25,10 +29,12 @@ function request()
   local emitter
   if mode == "trigger" then
     emitter = string.format("team/upstream-%02d", i)
+  elseif mode == "burst" then
+    emitter = "team/upstream-00"
   else
     emitter = string.format("team/lonely-%06d", i)
   end
-  local run = string.format("%s-%d-%d", nonce, id, counter)
+  local run = string.format("%s-%d-%d", nonce, id or 0, counter)
   local body = '{"status":"succeeded","runConfigurationName":"' .. emitter ..
     '","pipelineName":"team/pipe","runId":"' .. run .. '","runName":"run-' .. run ..
     '","artifacts":[{"name":"model","location":"gs://bucket/' .. run .. '/model"}],' ..

@@ -8,8 +8,10 @@ a few extra routes on the Kubernetes fake (they are left out of its own request 
 
 - POST /bench/seed?count=N   grow the RunConfigurations to N: PAIRS upstream/dependent pairs, the
                              rest `lonely-*` nobody depends on (what most emitters are)
-- GET  /bench/stats          requests seen since the last reset, by kind
-- POST /bench/reset          forget the request log
+- GET  /bench/stats          requests seen since the last reset, by kind, on both fakes (with the
+                             409s among them), and the KFP runs created since then: a triggering
+                             event that answered 200 without starting a run would show here
+- POST /bench/reset          forget both request logs and take the KFP runs as the new baseline
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ def objects(count: int) -> list[dict[str, Any]]:
 
 
 class BenchKubernetes(FakeKubernetes):
-    def __init__(self) -> None:
+    def __init__(self, kfp: FakeKfp) -> None:
         super().__init__(bookmark_interval=30.0)
+        self.kfp = kfp
+        self.runs_before = 0
         self.seeded = 0
         self.route("POST", "/bench/seed", self._seed)
         self.route("GET", "/bench/stats", self._stats)
@@ -83,18 +87,28 @@ class BenchKubernetes(FakeKubernetes):
             else:
                 kind = f"{r.method} object"
             by[kind] = by.get(kind, 0) + 1
-        return Response(200, {"total": sum(by.values()), "by": by})
+            if r.status == 409:
+                by["409"] = by.get("409", 0) + 1
+        kfp: dict[str, int] = {}
+        for r in self.kfp.calls():
+            kind = f"{r.method} {r.path.rsplit('/', 1)[-1]}"  # GET runs, POST runs, GET pipelines, ...
+            kfp[kind] = kfp.get(kind, 0) + 1
+        runs = len(self.kfp.runs()) - self.runs_before
+        total = sum(v for k, v in by.items() if k != "409")
+        return Response(200, {"total": total, "by": by, "kfp": kfp, "runs_started": runs})
 
     def _reset(self, request: Request) -> Response:
         self.reset_log()
+        self.kfp.reset_log()
+        self.runs_before = len(self.kfp.runs())
         return Response(200, {})
 
 
 def main() -> None:
-    kube = BenchKubernetes().start()
     kfp = FakeKfp(instant=True)
     kfp.start()
     kfp.add_pipeline(PIPELINE)
+    kube = BenchKubernetes(kfp).start()
     Path(sys.argv[1]).write_text(json.dumps({"kube": kube.url, "kfp": kfp.url}))
     sys.stdin.read()  # until the parent goes away
     kfp.stop()

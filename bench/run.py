@@ -83,6 +83,19 @@ class Fakes:
     def stats(self) -> dict[str, Any]:
         return dict(http("GET", f"{self.kube}/bench/stats")[1])
 
+    def settled_stats(self, quiet_s: float = 1.0, limit_s: float = 15.0) -> dict[str, Any]:
+        """Stats once the requests wrk left in flight at its stop have finished (no new calls for
+        `quiet_s`): their runs and calls are counted, and so is every run they started."""
+        deadline = time.monotonic() + limit_s
+        last = self.stats()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s)
+            now = self.stats()
+            if now["total"] == last["total"] and now["runs_started"] == last["runs_started"]:
+                return now
+            last = now
+        return last
+
 
 @contextmanager
 def fakes(work: Path) -> Iterator[Fakes]:
@@ -209,14 +222,30 @@ class Load:
     requests: int
     errors: int
     calls: dict[str, int] = field(default_factory=dict)
+    kfp_calls: dict[str, int] = field(default_factory=dict)
+    runs_started: int = 0
+    status_errors: int = 0  # answers other than 2xx/3xx (part of `errors`)
 
     def per_event(self, *kinds: str) -> float:
         return sum(v for k, v in self.calls.items() if k in kinds) / max(1, self.requests)
 
+    @property
+    def answered_ok(self) -> int:
+        return self.requests - self.status_errors
+
+    def kube_per_run(self) -> float:
+        return sum(v for k, v in self.calls.items() if k != "409") / max(1, self.runs_started)
+
+    def kfp_per_run(self) -> float:
+        return sum(self.kfp_calls.values()) / max(1, self.runs_started)
+
+
+EMITTERS = {"trigger": 16, "burst": 1}
+
 
 def wrk(url: str, mode: str, duration: float, connections: int, timeout: float = 10.0) -> Load:
     nonce = f"{mode}{time.monotonic_ns() % 10**9}"
-    emitters = 16 if mode == "trigger" else LONELY_EMITTERS
+    emitters = EMITTERS.get(mode, LONELY_EMITTERS)
     threads = min(2, connections)
     out = subprocess.run(
         [
@@ -243,7 +272,14 @@ def wrk(url: str, mode: str, duration: float, connections: int, timeout: float =
     raw = json.loads(match.group(1))
     errors = sum(raw[k] for k in ("connect", "read", "write", "status", "timeout"))
     seconds = raw["duration_us"] / 1e6
-    return Load(raw["requests"] / seconds, raw["p50_us"] / 1e3, raw["p99_us"] / 1e3, raw["requests"], errors)
+    return Load(
+        raw["requests"] / seconds,
+        raw["p50_us"] / 1e3,
+        raw["p99_us"] / 1e3,
+        raw["requests"],
+        errors,
+        status_errors=raw["status"],
+    )
 
 
 def load_with_calls(
@@ -251,8 +287,37 @@ def load_with_calls(
 ) -> Load:
     fk.reset()
     result = wrk(url, mode, duration, connections, timeout)
-    result.calls = {k: v for k, v in fk.stats()["by"].items() if k != "watch"}
+    stats = fk.settled_stats() if mode in EMITTERS else fk.stats()
+    result.calls = {k: v for k, v in stats["by"].items() if k != "watch"}
+    result.kfp_calls = dict(stats["kfp"])
+    result.runs_started = int(stats["runs_started"])
     return result
+
+
+def memory(process: subprocess.Popen[Any]) -> dict[str, int]:
+    """Resident and peak resident bytes of a server's processes: gunicorn's master (`process`) and
+    its worker(s), read from /proc/PID/status. Each process keeps an index of its own (the master
+    built the app before forking; the worker lists again after the fork)."""
+    found: dict[str, int] = {"master_rss": 0, "worker_rss": 0, "worker_hwm": 0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            pgid = os.getpgid(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+        if pgid != process.pid:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        rss = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+        hwm = int(fields.get("VmHWM", "0 kB").split()[0]) * 1024
+        if int(entry.name) == process.pid:
+            found["master_rss"] = rss
+        else:
+            found["worker_rss"] = max(found["worker_rss"], rss)
+            found["worker_hwm"] = max(found["worker_hwm"], hwm)
+    return found
 
 
 # -- in-process measurements -------------------------------------------------------------------------
@@ -358,23 +423,36 @@ def run(sizes: list[int], duration: float, connections: int) -> dict[str, Any]:
                 env = function_env(work, fk, "watch")
                 with serve(work, "on_run_completion", main_py, env, "/readyz", 1, default_threads) as server:
                     detail["ready_s"] = server.ready_s
+                    time.sleep(1.0)  # the worker's index is filled: let the list's garbage go
+                    detail["memory"] = memory(server.process)
                     wrk(server.url, "nodeps", 2, connections)
                     detail["nodeps"] = asdict(
                         load_with_calls(fk, server.url, "nodeps", duration, connections)
-                    )
-                    detail["trigger"] = asdict(
-                        load_with_calls(fk, server.url, "trigger", duration, connections)
                     )
                     if n == 10000:
                         results["concurrency"] = {}
                         for c in (1, 4, 16, 64):
                             load = wrk(server.url, "nodeps", max(4.0, duration / 2), c)
                             results["concurrency"][c] = asdict(load)
+                # Triggering events record the emitter's latestRuns too, as deployed (infra/base):
+                # the costliest setting, the one the per-run call targets count.
+                env_trigger = function_env(work, fk, "watch", RECORD_LATEST_RUNS="true")
+                with serve(
+                    work, "on_run_completion", main_py, env_trigger, "/readyz", 1, default_threads
+                ) as server:
+                    for mode in EMITTERS:
+                        wrk(server.url, mode, 1, connections)  # warm-up: ids cached, objects seen
+                        fk.settled_stats()
+                        detail[mode] = asdict(load_with_calls(fk, server.url, mode, duration, connections))
                 print(
-                    f"N={n}: ready {detail['ready_s']:.2f}s, no-deps {detail['nodeps']['rps']:.0f} req/s, "
-                    f"trigger {detail['trigger']['rps']:.0f} req/s",
+                    f"N={n}: ready {detail['ready_s']:.2f}s, {detail['memory']['worker_rss'] / 2**20:.0f} MiB, "
+                    f"no-deps {detail['nodeps']['rps']:.0f} req/s, trigger {detail['trigger']['rps']:.0f} req/s "
+                    f"({detail['trigger']['runs_started']} runs), burst {detail['burst']['rps']:.0f} req/s "
+                    f"({detail['burst']['runs_started']} runs)",
                     flush=True,
                 )
+                if n == max(sizes):
+                    results["cold_start_max"] = cold_start(work, fk)
                 if n == 10000:
                     results["cold_start"] = cold_start(work, fk)
                     results["workers"] = {}
@@ -439,9 +517,62 @@ def table(r: dict[str, Any]) -> str:
     for n in r["sizes"]:
         lines.append(row("kfp-chain, watch index, no dependents", n, details[n]["nodeps"]))
     for n in r["sizes"]:
-        lines.append(row("kfp-chain, watch index, triggering (1 run/event)", n, details[n]["trigger"]))
-    for n in r["sizes"]:
         lines.append(row("kfp-chain, naive list per event, no dependents", n, details[n]["list"]))
+
+    lines += [
+        "",
+        "Triggering events (every event a new upstream run with one dependent, so every event must start",
+        "exactly one run; RECORD_LATEST_RUNS=true as deployed). *spread*: rotating over 16 upstream/dependent",
+        "pairs; *burst*: every event from one upstream, all runs for one dependent. Calls per started run",
+        "are the fakes' request logs (the watch left out) divided by the runs the KFP fake created, counted",
+        "after the requests in flight at wrk's stop finished:",
+        "",
+        "| case | N | req/s | p50 ms | p99 ms | x no-op | answered 2xx | runs started | k8s calls/run | "
+        "KFP calls/run | 409s | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode, label in (("trigger", "spread over 16 pairs"), ("burst", "burst on one dependent")):
+        for n in r["sizes"]:
+            if mode not in details[n]:
+                continue
+            t = Load(**details[n][mode])
+            lines.append(
+                f"| {label} | {n:,} | {t.rps:.1f} | {t.p50_ms:.1f} | {t.p99_ms:.1f} | {t.rps / noop['rps']:.3f} | "
+                f"{t.answered_ok} | {t.runs_started} | {t.kube_per_run():.2f} | {t.kfp_per_run():.2f} | "
+                f"{t.calls.get('409', 0)} | {t.errors} |"
+            )
+    lines += ["", "Calls by kind, N=10,000 (whole window, both fakes):", ""]
+    for mode in ("trigger", "burst"):
+        if 10000 in details and mode in details[10000]:
+            t = details[10000][mode]
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(t["calls"].items()))
+            kfp_kinds = ", ".join(f"{k} {v}" for k, v in sorted(t["kfp_calls"].items()))
+            lines.append(f"- {mode}: {t['runs_started']} runs; Kubernetes: {kinds}; KFP: {kfp_kinds}")
+
+    if all("memory" in details[n] for n in r["sizes"]):
+        lines += [
+            "",
+            "Resident memory of the function (functions-framework, 1 worker) once its index is ready, from",
+            "/proc/PID/status; the worker serves and holds the index it listed after the fork, the master",
+            "holds the one it built before forking (see docs):",
+            "",
+            "| N | worker VmRSS MiB | worker VmHWM MiB | master VmRSS MiB |",
+            "|---:|---:|---:|---:|",
+        ]
+        for n in r["sizes"]:
+            mem = details[n]["memory"]
+            lines.append(
+                f"| {n:,} | {mem['worker_rss'] / 2**20:.1f} | {mem['worker_hwm'] / 2**20:.1f} | "
+                f"{mem['master_rss'] / 2**20:.1f} |"
+            )
+        sizes = sorted(r["sizes"])
+        if len(sizes) >= 2:
+            lo, hi = sizes[-2], sizes[-1]
+            slope = (details[hi]["memory"]["worker_rss"] - details[lo]["memory"]["worker_rss"]) / (hi - lo)
+            lines += [
+                "",
+                f"Bytes per RunConfiguration in the index (worker RSS slope {lo:,} -> {hi:,}): {slope:,.0f}.",
+            ]
 
     lines += ["", "Lookup (`DependentsIndex.dependents_of`, timed directly, median of 5 x 20,000 calls):", ""]
     lines += ["| N | no dependents ns/lookup | one dependent ns/lookup |", "|---:|---:|---:|"]
@@ -459,6 +590,15 @@ def table(r: dict[str, Any]) -> str:
             "functions-framework server from spawn to /readyz 200: "
             + ", ".join(f"{n:,}: {details[n]['ready_s']:.2f} s" for n in r["sizes"])
             + ".",
+        ]
+    if "cold_start_max" in r:
+        cs = r["cold_start_max"]
+        lines += [
+            "",
+            f"Cold start at {cs['size']:,.0f} RunConfigurations: import {cs['import_s']:.2f} s, build "
+            f"{cs['build_s']:.2f} s, list to ready {cs['list_s']:.2f} s; process wall time "
+            f"{cs['process_wall_s']:.2f} s; resident {cs.get('rss_bytes', 0) / 2**20:.0f} MiB, "
+            f"peak {cs.get('hwm_bytes', 0) / 2**20:.0f} MiB.",
         ]
     if "workers" in r:
         lines += ["", "Serving setup, no dependents at N=10,000 (WORKERSxTHREADS):", ""]

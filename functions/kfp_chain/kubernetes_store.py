@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -184,6 +185,13 @@ class KubernetesLedger:
     A completed trigger's claim is not removed by a write of its own: `status.triggers` says it is
     done, and the next claim written on the same dependent removes every such leftover in the same
     PATCH. Until then `kfp-chain explain` does not list it as in progress.
+
+    Writes to one object are serialised inside this process (`_writing`): the request threads of a
+    replica that all trigger one dependent (a busy upstream, a burst) would otherwise each write on
+    the copy another thread has just made stale, and pay a 409 and a re-read for it, again and
+    again. In turn, each write takes its precondition from the previous one's answer and succeeds
+    first time. Replicas still exclude each other through resourceVersion alone; the lock only
+    saves this process's own threads the conflicts, it decides nothing.
     """
 
     SEEN_LIMIT = 4096  # objects kept for their resourceVersion; past this the oldest are forgotten
@@ -194,9 +202,14 @@ class KubernetesLedger:
         self.clock = clock or SystemClock()
         self._seen: dict[RcKey, dict[str, Any]] = {}
         self._seen_lock = threading.Lock()
+        self._writing = KeyedLocks()
 
     # -- claims ----------------------------------------------------------------------
     def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
+        with self._writing.hold(trigger.dependent):
+            return self._claim(trigger, holder, lease)
+
+    def _claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
         annotation = CLAIM_PREFIX + trigger.claim_id
         obj, fresh = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
@@ -234,6 +247,10 @@ class KubernetesLedger:
         self._patch_status(trigger.dependent, patch)
 
     def release(self, trigger: Trigger, holder: str) -> None:
+        with self._writing.hold(trigger.dependent):
+            self._release(trigger, holder)
+
+    def _release(self, trigger: Trigger, holder: str) -> None:
         annotation = CLAIM_PREFIX + trigger.claim_id
         obj, _ = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
@@ -325,6 +342,10 @@ class KubernetesLedger:
         return True
 
     def _patch_status(self, key: RcKey, patch: dict[str, Any]) -> None:
+        with self._writing.hold(key):  # its answer is the next claim's precondition: keep them in order
+            self._patch_status_once(key, patch)
+
+    def _patch_status_once(self, key: RcKey, patch: dict[str, Any]) -> None:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 answer = call(
@@ -351,6 +372,31 @@ class KubernetesLedger:
                     f"patch {key}/status: HTTP {exc.status} {exc.reason}", exc.status
                 ) from exc
         raise ClaimConflict(f"patching {key}/status kept conflicting")
+
+
+class KeyedLocks:
+    """One lock per key, kept only while some thread holds or waits for it (no unbounded growth)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[RcKey, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: RcKey) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def _done_claims(obj: dict[str, Any]) -> list[str]:
