@@ -23,11 +23,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+import orjson
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -125,23 +127,41 @@ class KubernetesSource:
 
     def list_objects(self) -> tuple[Objects, str]:
         """Every RunConfiguration, paginated, and the list's resourceVersion (where a watch resumes)."""
-        items: Objects = []
-        token: str | None = None
-        resource_version = ""
-        while True:
-            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": self.timeout}
-            if token:
-                kwargs["_continue"] = token
-            page: dict[str, Any] = call("list runconfigurations", partial(self._list_page, kwargs))
-            items.extend(o for o in page.get("items", []) if self._allowed(o))
-            metadata = page.get("metadata") or {}
-            resource_version = metadata.get("resourceVersion") or resource_version
-            token = metadata.get("continue")
-            if not token:
-                return items, resource_version
+        listing = self.listing()
+        items = list(listing)
+        return items, listing.resource_version
+
+    def listing(self) -> Listing:
+        """Every RunConfiguration, paginated, object by object as the pages arrive (see `Listing`)."""
+        return Listing(self)
+
+    def _fetch_page(self, token: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": self.timeout}
+        if token:
+            kwargs["_continue"] = token
+        page: dict[str, Any] = call("list runconfigurations", partial(self._list_page, kwargs))
+        return page
 
     def _list_page(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        page: dict[str, Any] = self.api.list_cluster_custom_object(self.group, self.version, PLURAL, **kwargs)
+        """One page, decoded straight from the wire with orjson.
+
+        A cold start lists every RunConfiguration (200 pages at 100k); the client's own path decodes
+        each body to text and then with the json module, about three times the work. Errors still
+        come as ApiException: the client raises on a non-2xx answer before anything is read here.
+        """
+        response = self.api.list_cluster_custom_object(
+            self.group, self.version, PLURAL, _preload_content=False, **kwargs
+        )
+        try:
+            page = orjson.loads(response.data)
+        except orjson.JSONDecodeError as exc:
+            raise BackendUnavailable(
+                f"Kubernetes API list runconfigurations: unreadable page: {exc}"
+            ) from exc
+        finally:
+            response.release_conn()
+        if not isinstance(page, dict):
+            raise BackendUnavailable("Kubernetes API list runconfigurations: the page is not a JSON object")
         return page
 
     def get(self, key: RcKey) -> RunConfiguration | None:
@@ -170,6 +190,40 @@ class KubernetesSource:
 
     def _allowed(self, obj: dict[str, Any]) -> bool:
         return not self.namespaces or (obj.get("metadata") or {}).get("namespace") in self.namespaces
+
+
+class Listing:
+    """One paginated list, iterated object by object; `resource_version` is set once it is exhausted.
+
+    The next page is requested as soon as this one is decoded, in a helper thread, so the API
+    server's time to serve it overlaps the caller's time to read this one (check and parse the
+    objects, fill an index): at cold start with 100k RunConfigurations that is 200 round trips no
+    longer in series with the parsing. At most one page is fetched ahead; an error in any page is
+    raised from the iteration, and a caller that stops early leaves no thread behind (the fetch in
+    flight is awaited, bounded by the request timeout).
+    """
+
+    def __init__(self, source: KubernetesSource) -> None:
+        self.source = source
+        self.resource_version = ""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with ThreadPoolExecutor(1, thread_name_prefix="kfp-chain-list") as fetcher:
+            ahead: Future[dict[str, Any]] = fetcher.submit(self.source._fetch_page, None)
+            resource_version = ""
+            while True:
+                page = ahead.result()
+                metadata = page.get("metadata") or {}
+                token = metadata.get("continue")
+                if token:
+                    ahead = fetcher.submit(self.source._fetch_page, str(token))
+                resource_version = str(metadata.get("resourceVersion") or resource_version)
+                for obj in page.get("items") or ():
+                    if self.source._allowed(obj):
+                        yield obj
+                if not token:
+                    self.resource_version = resource_version
+                    return
 
 
 class KubernetesLedger:

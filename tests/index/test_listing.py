@@ -1,0 +1,63 @@
+"""The paginated list behind every cold start: the next page is asked for while this one is read.
+
+At 100k RunConfigurations a cold start reads 200 pages. `KubernetesSource.listing()` requests page
+n+1 as soon as page n is decoded, so the API server's time to serve it overlaps the caller's time
+to check and index page n, and decodes pages with orjson instead of the client's text-then-json
+path. Pinned here against the Kubernetes fake (real HTTP, real pagination): the overlap itself, all
+objects in order with the list's resourceVersion, and a failing page raised, not swallowed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from kfp_chain.errors import BackendUnavailable
+from kfp_chain.kubernetes_store import PAGE_SIZE, KubernetesSource
+
+from tests.conftest import rc
+from tests.fakes.kube_api import FakeKubernetes
+
+LIST = r"/runconfigurations$"
+COUNT = 2 * PAGE_SIZE + 200  # three pages
+
+
+@pytest.fixture
+def source(kube: FakeKubernetes) -> KubernetesSource:
+    kube.seed(rc("team", f"rc-{i:05d}") for i in range(COUNT))
+    return KubernetesSource(kube.api_client(), "pipelines.kubeflow.org", "v1beta1")
+
+
+def test_the_next_page_is_requested_while_the_caller_still_reads_this_one(
+    kube: FakeKubernetes, source: KubernetesSource
+) -> None:
+    kube.faults.add(method="GET", path=LIST, mode="delay", delay=0.0, times=1)  # page 1 goes through
+    second = kube.faults.add(method="GET", path=LIST, mode="hold", times=1, delay=10.0)
+    listing = source.listing()
+    objects = iter(listing)
+
+    first = next(objects)  # the caller holds the first object of page 1 and reads no further
+
+    assert first["metadata"]["name"] == "rc-00000"
+    assert second.wait_arrived(1, timeout=5), "page 2 was not asked for while page 1 was being read"
+    second.release()
+    rest = list(objects)
+    assert [o["metadata"]["name"] for o in [first, *rest]] == [f"rc-{i:05d}" for i in range(COUNT)]
+    assert listing.resource_version == kube.resource_version
+    assert len(kube.calls("GET", LIST)) == 3
+
+
+def test_a_failing_later_page_is_raised_from_the_iteration(
+    kube: FakeKubernetes, source: KubernetesSource
+) -> None:
+    kube.faults.add(method="GET", path=LIST, mode="delay", delay=0.0, times=1)
+    kube.faults.add(method="GET", path=LIST, mode="status", status=503, times=1)
+
+    with pytest.raises(BackendUnavailable, match="503"):
+        source.list_objects()
+
+
+def test_list_objects_returns_everything_and_the_resource_version(
+    kube: FakeKubernetes, source: KubernetesSource
+) -> None:
+    objects, resource_version = source.list_objects()
+
+    assert len(objects) == COUNT and resource_version == kube.resource_version
