@@ -28,13 +28,14 @@ the resume policy lives here, in one place, where it can be tested.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
@@ -195,10 +196,12 @@ class WatchIndex:
                 self._stopping.wait(delay)
 
     def _relist(self) -> str:
-        objects, resource_version = self.source.list_objects()
-        valid, invalid = self._checked.sort(objects)
-        self._index.replace_all(valid)
+        listing = self.source.listing()  # objects are checked and parsed as their pages arrive
+        with _collector_paused(not self._ready.is_set()):
+            valid, invalid = self._checked.sort(listing)
+            self._index.replace_all(valid)
         self.invalid.replace_all(invalid)
+        resource_version = listing.resource_version
         self.lists += 1
         now = self._clock()
         self._last_sync = now
@@ -283,6 +286,26 @@ class WatchIndex:
             return None
         self.events_applied += 1
         return str(resource_version) if resource_version else None
+
+
+@contextlib.contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """The cyclic garbage collector off while the first list fills the index.
+
+    Filling allocates millions of containers that all stay alive, and every automatic collection
+    on the way traverses the ones kept so far: at 100k RunConfigurations that was about 40% of the
+    list's time, for no garbage (the objects hold no reference cycles; reference counting frees
+    what is dropped). Only the first fill: until it ends the process answers nothing but 503,
+    while a later relist runs beside requests, which must keep a working collector.
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _call(method: weakref.WeakMethod[Callable[[], None]]) -> None:

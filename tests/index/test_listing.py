@@ -9,8 +9,12 @@ objects in order with the list's resourceVersion, and a failing page raised, not
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import pytest
 from kfp_chain.errors import BackendUnavailable
+from kfp_chain.index_watch import WatchIndex
 from kfp_chain.kubernetes_store import PAGE_SIZE, KubernetesSource
 
 from tests.conftest import rc
@@ -61,3 +65,30 @@ def test_list_objects_returns_everything_and_the_resource_version(
     objects, resource_version = source.list_objects()
 
     assert len(objects) == COUNT and resource_version == kube.resource_version
+
+
+def test_no_garbage_collection_runs_while_the_first_list_fills_the_index(
+    kube: FakeKubernetes, source: KubernetesSource
+) -> None:
+    """Each automatic collection during the fill traverses everything kept so far (~40% of a 100k
+    cold start, for no garbage): the first fill runs with the collector off, and turns it back on."""
+    collections: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and not index.ready():  # from the start to the end of the first fill
+            collections.append(threading.current_thread().name)
+
+    index = WatchIndex(source)
+    gc.callbacks.append(count)
+    try:
+        index.start()
+        assert index.wait_ready(30)
+    finally:
+        gc.callbacks.remove(count)
+        index.close()
+
+    assert len(index.current()) == COUNT
+    # One may fall just before the fill starts or just after it ends (the allocation count carries
+    # over); with the collector on throughout there were 15 here.
+    assert len(collections) <= 1, collections
+    assert gc.isenabled()
