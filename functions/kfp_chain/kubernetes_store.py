@@ -18,12 +18,13 @@ does not declare, so kfp-chain writes only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -195,35 +196,66 @@ class KubernetesSource:
 class Listing:
     """One paginated list, iterated object by object; `resource_version` is set once it is exhausted.
 
-    The next page is requested as soon as this one is decoded, in a helper thread, so the API
-    server's time to serve it overlaps the caller's time to read this one (check and parse the
-    objects, fill an index): at cold start with 100k RunConfigurations that is 200 round trips no
-    longer in series with the parsing. At most one page is fetched ahead; an error in any page is
-    raised from the iteration, and a caller that stops early leaves no thread behind (the fetch in
-    flight is awaited, bounded by the request timeout).
+    A helper thread requests the pages one after the other, each as soon as the previous one is
+    decoded, and keeps up to `AHEAD` of them ready: the API server's time to serve them overlaps the
+    caller's time to read them (check and parse the objects, fill an index). At cold start with
+    100k RunConfigurations that takes 200 round trips out of series with the parsing, and a few
+    pages in hand absorb a server that is slow now and then. An error in any page is raised from
+    the iteration; a caller that stops early stops the helper (the request in flight is finished,
+    bounded by the request timeout).
     """
+
+    AHEAD = 4
 
     def __init__(self, source: KubernetesSource) -> None:
         self.source = source
         self.resource_version = ""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        with ThreadPoolExecutor(1, thread_name_prefix="kfp-chain-list") as fetcher:
-            ahead: Future[dict[str, Any]] = fetcher.submit(self.source._fetch_page, None)
+        pages: queue.Queue[dict[str, Any] | BaseException] = queue.Queue(self.AHEAD)
+        stop = threading.Event()
+        fetcher = threading.Thread(
+            target=self._fetch_all, args=(pages, stop), name="kfp-chain-list", daemon=True
+        )
+        fetcher.start()
+        try:
             resource_version = ""
             while True:
-                page = ahead.result()
+                page = pages.get()
+                if isinstance(page, BaseException):
+                    raise page
                 metadata = page.get("metadata") or {}
-                token = metadata.get("continue")
-                if token:
-                    ahead = fetcher.submit(self.source._fetch_page, str(token))
                 resource_version = str(metadata.get("resourceVersion") or resource_version)
                 for obj in page.get("items") or ():
                     if self.source._allowed(obj):
                         yield obj
-                if not token:
+                if not metadata.get("continue"):
                     self.resource_version = resource_version
                     return
+        finally:
+            stop.set()
+            with contextlib.suppress(queue.Empty):  # unblock a helper waiting to hand over a page
+                while True:
+                    pages.get_nowait()
+            fetcher.join()
+
+    def _fetch_all(self, pages: queue.Queue[dict[str, Any] | BaseException], stop: threading.Event) -> None:
+        token: str | None = None
+        while not stop.is_set():
+            try:
+                page = self.source._fetch_page(token)
+            except BaseException as exc:  # handed to the caller, which raises it
+                pages.put(exc)
+                return
+            while not stop.is_set():
+                try:
+                    pages.put(page, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
 
 class KubernetesLedger:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 
 import pytest
 from kfp_chain.errors import BackendUnavailable
@@ -92,3 +93,16 @@ def test_no_garbage_collection_runs_while_the_first_list_fills_the_index(
     # over); with the collector on throughout there were 15 here.
     assert len(collections) <= 1, collections
     assert gc.isenabled()
+
+
+def test_a_caller_that_stops_early_leaves_no_thread_behind(source: KubernetesSource) -> None:
+    objects = iter(source.listing())
+    next(objects)
+    deadline = time.monotonic() + 5
+    while sum(t.name == "kfp-chain-list" for t in threading.enumerate()) != 1:
+        assert time.monotonic() < deadline, "the helper never started"
+        time.sleep(0.01)
+
+    objects.close()  # type: ignore[attr-defined]
+
+    assert [t for t in threading.enumerate() if t.name == "kfp-chain-list"] == []
