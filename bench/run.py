@@ -553,8 +553,8 @@ def table(r: dict[str, Any]) -> str:
         lines += [
             "",
             "Resident memory of the function (functions-framework, 1 worker) once its index is ready, from",
-            "/proc/PID/status; the worker serves and holds the index it listed after the fork, the master",
-            "holds the one it built before forking (see docs):",
+            "/proc/PID/status: the worker builds the app on its first request and holds the index; gunicorn's",
+            "master holds no app:",
             "",
             "| N | worker VmRSS MiB | worker VmHWM MiB | master VmRSS MiB |",
             "|---:|---:|---:|---:|",
