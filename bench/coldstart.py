@@ -2,7 +2,7 @@
 
     python -m bench.coldstart   (environment as for the function: RUNCONFIGURATIONS, KUBECONFIG, ...)
 
-Prints one JSON line: seconds to import functions/main.py, to build the app (which imports the
+Prints one JSON line as soon as the index is ready: seconds to import functions/main.py, to build the app (which imports the
 kubernetes and kfp clients), and from then until the watch index answers ready (the first,
 paginated list). Interpreter start-up is the parent's part of the total.
 """
@@ -33,7 +33,6 @@ def main() -> None:
     status = dict(
         line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line
     )
-    app.close()
     print(
         json.dumps(
             {
@@ -45,8 +44,10 @@ def main() -> None:
                 "rss_bytes": int(status["VmRSS"].split()[0]) * 1024,
                 "hwm_bytes": int(status["VmHWM"].split()[0]) * 1024,
             }
-        )
+        ),
+        flush=True,  # the parent times spawn to this line
     )
+    app.close()
 
 
 if __name__ == "__main__":

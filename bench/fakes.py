@@ -12,6 +12,8 @@ a few extra routes on the Kubernetes fake (they are left out of its own request 
                              409s among them), and the KFP runs created since then: a triggering
                              event that answered 200 without starting a run would show here
 - POST /bench/reset          forget both request logs and take the KFP runs as the new baseline
+- POST /bench/fresh-kfp      empty the KFP fake but for the pipeline (new ids: a function's cached
+                             ones go stale and are looked up again, as after a re-upload)
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class BenchKubernetes(FakeKubernetes):
         self.route("POST", "/bench/seed", self._seed)
         self.route("GET", "/bench/stats", self._stats)
         self.route("POST", "/bench/reset", self._reset)
+        self.route("POST", "/bench/fresh-kfp", self._fresh_kfp)
 
     def _seed(self, request: Request) -> Response:
         count = int(request.arg("count") or 0)
@@ -101,6 +104,15 @@ class BenchKubernetes(FakeKubernetes):
         self.reset_log()
         self.kfp.reset_log()
         self.runs_before = len(self.kfp.runs())
+        return Response(200, {})
+
+    def _fresh_kfp(self, request: Request) -> Response:
+        """An empty KFP store but for the pipeline: this fake finds a run by name by scanning every
+        run, where KFP asks its database (an index), so thousands of runs from earlier rows would
+        slow the later ones down for a reason no real KFP has."""
+        self.kfp.reset()
+        self.kfp.add_pipeline(PIPELINE)
+        self.runs_before = 0
         return Response(200, {})
 
 
