@@ -303,7 +303,10 @@ class KubernetesLedger:
                 return ClaimState.DONE
             current = _claim_value(obj, annotation)
             now = self.clock.now()
-            if current is not None and current.get("holder") != holder and not _expired(current, now):
+            rival = trigger.joined and _overlapping_claim(obj, trigger, annotation, holder, now)
+            if rival or (
+                current is not None and current.get("holder") != holder and not _expired(current, now)
+            ):
                 if fresh:
                     return ClaimState.HELD
                 obj, fresh = self._require(trigger.dependent), True  # a copy may show a claim since released
@@ -509,6 +512,28 @@ def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
     except ValueError:
         return None
     return Trigger.fan_in(dependent, pairs) if len(pairs) > 1 else Trigger(dependent, *pairs[0])
+
+
+def _overlapping_claim(obj: dict[str, Any], trigger: Trigger, mine: str, holder: str, now: datetime) -> bool:
+    """Another holder's live claim on a fan-in set sharing a run with `trigger`'s.
+
+    Two sets that share a run (the event's run joined with two successive successes of another
+    upstream, planned a moment apart) have two claim annotations, so each claim alone lets both
+    through and that run is consumed twice (the fault-injection suite found this). Our claim is
+    written guarded by the resourceVersion we checked, so of two such claimants one sees the other.
+    """
+    key = RcKey(str(obj["metadata"].get("namespace")), str(obj["metadata"].get("name")))
+    ours = set(trigger.inputs)
+    for annotation in (obj.get("metadata") or {}).get("annotations") or {}:
+        if not annotation.startswith(CLAIM_PREFIX) or annotation == mine:
+            continue
+        claim = _claim_value(obj, annotation) or {}
+        other = _claimed_trigger(key, claim)
+        if other is None or claim.get("holder") == holder or _expired(claim, now):
+            continue
+        if ours & set(other.inputs):
+            return True
+    return False
 
 
 def _consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
