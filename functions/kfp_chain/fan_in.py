@@ -28,15 +28,26 @@ def fan_in_inputs(
     The event's own upstream joins with the event's run; every other upstream with its latest
     success. Each must be new to the dependent: a set that is already wholly consumed is returned
     as it is (the ledger then answers "already triggered"), a set that is only partly new waits.
+
+    The event's run must also be its upstream's latest recorded success: `status.triggers` keeps
+    only the last run consumed of each upstream, so a late copy of an older run's event (a
+    redelivery after that upstream succeeded again) would look new and be joined a second time
+    with another upstream's newer run (the fault-injection suite found this). Such an event
+    waits; so does one whose success is not recorded yet, and reconcile joins it once it is.
     """
     inputs: list[tuple[RcKey, str]] = []
     missing, stale = [], []
     for upstream in dependent.triggered_by:
+        found = lookup(upstream)
+        latest = found.latest_succeeded_run if found is not None else None
+        run = latest
         if upstream == event.run_configuration:
-            run: str | None = event.run_id
-        else:
-            found = lookup(upstream)
-            run = found.latest_succeeded_run if found is not None else None
+            run = event.run_id
+            if latest is not None and latest != run:
+                missing.append(
+                    f"{upstream} (this event's run {run} is not its latest recorded success, {latest})"
+                )
+                continue
         if run is None:
             missing.append(f"{upstream} (no succeeded run yet)")
             continue
