@@ -77,6 +77,7 @@ class Tally:
     reasons: Counter[str] = field(default_factory=Counter)  # why a 5xx: the dependents' retry reasons
     outcomes: Counter[str] = field(default_factory=Counter)  # per dependent, in 2xx answers
     surprises: list[dict[str, Any]] = field(default_factory=list)  # skipped for an unplanned reason
+    planned_skips: frozenset[str] = frozenset({"missing-artifact"})  # skip reasons that are no surprise
     dead_lettered: list[Message] = field(default_factory=list)  # given up by the broker
     dead_letters_received: int = 0  # 2xx from the dead-letter sink
     max_in_flight: int = 0
@@ -225,7 +226,7 @@ class Broker:
         if status is not None and 200 <= status < 300:
             for d in answer.get("dependents", []):
                 tally.outcomes[d["outcome"] + (f" ({d['reason']})" if d.get("reason") else "")] += 1
-                if d["outcome"] == "skipped" and d.get("reason") != "missing-artifact":
+                if d["outcome"] == "skipped" and d.get("reason") not in tally.planned_skips:
                     tally.surprises.append(d)
         elif status is None:
             tally.reasons["no answer"] += 1

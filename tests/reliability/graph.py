@@ -1,5 +1,9 @@
 """A generated graph of RunConfigurations and the event stream the fault-injection suite replays.
 
+Beside the `any` dependents, a few fan-in dependents (`kfp-chain.io/trigger-policy: all`, two
+upstreams each): which sets they join depends on timing, so for them the graph gives the
+candidates (every pair of the upstreams' runs, by display name) and the suite checks invariants.
+
 The graph is built so that what *should* happen is known without asking the code under test:
 which dependent each event starts (by the run's deterministic display name, `"<dependent> <-
 <upstream> run <runId>"`), and which it skips because a required artifact is never produced.
@@ -13,6 +17,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from kfp_chain.ports import Trigger
+from kfp_chain.runconfiguration import POLICY_ANNOTATION, RcKey
 
 from tests.conftest import event_data, rc, ref
 
@@ -42,10 +49,58 @@ class Dependent:
 
 
 @dataclass
+class FanIn:
+    """A dependent with trigger policy `all`: one run per set of unconsumed successes of its upstreams.
+
+    Its parameters are `lit` and `in_<i>` <- upstream i's `out`, so a run's parameters say which
+    runs' artifacts it was given (every run's `out` location is unique).
+    """
+
+    node: Node
+    upstreams: list[Node]
+    obj: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> RcKey:
+        return RcKey(self.node.namespace, self.node.name)
+
+    def display_name(self, pairs: list[tuple[Node, str]]) -> str:
+        """The run name of the join of `pairs`, as the function computes it."""
+        keyed = [(RcKey(u.namespace, u.name), run) for u, run in pairs]
+        return Trigger.fan_in(self.key, keyed).display_name
+
+    def candidates(self, events: list[Event]) -> dict[str, list[tuple[Node, str]]]:
+        """display name -> (upstream, run) pairs, for every set of one run per upstream."""
+        found: dict[str, list[tuple[Node, str]]] = {}
+        first, second = ([e.run_id for e in events if e.upstream == u] for u in self.upstreams)
+        for a in first:
+            for b in second:
+                pairs = [(self.upstreams[0], a), (self.upstreams[1], b)]
+                found[self.display_name(pairs)] = pairs
+        return found
+
+    def parameters(self, runs: dict[str, Event], pairs: list[tuple[Node, str]]) -> dict[str, str]:
+        """The parameters the join of `pairs` must carry: each upstream's `out` of exactly that run."""
+        params = {"lit": self.node.name}
+        for upstream, run in pairs:
+            params[f"in_{self.upstreams.index(upstream)}"] = _location(runs[run], "out")
+        return params
+
+
+def _location(event: Event, artifact: str) -> str:
+    return next(str(a["location"]) for a in event.artifacts if a["name"] == artifact)
+
+
+@dataclass
 class Graph:
     emitters: list[Node]
     dependents: list[Dependent]
     objects: list[dict[str, Any]]
+    fan_ins: list[FanIn] = field(default_factory=list)
+
+    def fan_in_partners(self, a: Node, b: Node) -> bool:
+        """Whether some fan-in dependent joins `a` and `b` (their events are then sometimes sent together)."""
+        return any({a, b} == set(f.upstreams) for f in self.fan_ins)
 
     def dependents_of(self, upstream: Node) -> list[Dependent]:
         return [d for d in self.dependents if upstream in d.upstreams]
@@ -107,7 +162,39 @@ def build_graph(emitter_count: int, seed: int) -> Graph:
         add([node], "needs-missing")
     objects = [rc(e.namespace, e.name, artifacts=artifacts) for e in emitters]
     objects += [d.obj for d in dependents]
-    return Graph(emitters + middle, dependents, objects)
+    fan_ins = build_fan_ins(emitters + middle, random.Random(seed + 1))
+    objects += [f.obj for f in fan_ins]
+    return Graph(emitters + middle, dependents, objects, fan_ins)
+
+
+def build_fan_ins(emitters: list[Node], rng: random.Random) -> list[FanIn]:
+    """Three fan-in dependents over `emitters` (in stream order) that are neighbours in the round-robin stream.
+
+    Neighbours, so their runs alternate and the suite can send two partners' events at once (the
+    "last two upstreams at once" race). The first joins two namespaces and lives in a third; the
+    others live in their first upstream's namespace and name it by its bare name at random. Made with their own random
+    stream, so the rest of the graph is what it was without them.
+    """
+    count = len(emitters)
+    pairs = [(emitters[0], emitters[1 % count]), (emitters[1 % count], emitters[2 % count])]
+    pairs.append((emitters[(count - 1) % count], emitters[0]))
+    fan_ins = []
+    for i, (a, b) in enumerate(pairs):
+        others = [ns for ns in NAMESPACES if ns not in (a.namespace, b.namespace)]
+        namespace = others[0] if i == 0 and others else a.namespace
+        node = Node(namespace, f"fanin-{i}")
+        params: list[dict[str, Any]] = [{"name": "lit", "value": node.name}]
+        params += [ref(str(u), "out", param=f"in_{j}") for j, u in enumerate((a, b))]
+        obj = rc(
+            node.namespace,
+            node.name,
+            triggers=[_trigger_name(node, u, rng) for u in (a, b)],
+            parameters=params,
+            artifacts=[{"name": "out", "path": "C:out"}],
+        )
+        obj["metadata"]["annotations"] = {POLICY_ANNOTATION: "all"}
+        fan_ins.append(FanIn(node, [a, b], obj))
+    return fan_ins
 
 
 @dataclass(frozen=True)

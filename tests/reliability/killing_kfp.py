@@ -7,7 +7,8 @@ create among that Service's pods to strike, and when:
   The claim stays, no run exists: whoever takes the claim over after the lease must create it.
 - "after": the run is stored, then the replica dies before the answer leaves. The claim stays and
   the run exists: whoever takes over must find it and not create a second one.
-The subclass also remembers which token's create made each run (`creators`), so the suite can
+Creates whose display name `uncounted` matches (the fan-in joins) are not counted, so the kills
+strike the same kind of trigger as before they existed. The subclass also remembers which token's create made each run (`creators`), so the suite can
 count the runs reconcile recovered without asking reconcile.
 """
 
@@ -40,7 +41,8 @@ class KillOrder:
 class KillingKfp(FakeKfp):
     """`FakeKfp` whose `POST /runs` can kill the caller; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, uncounted: Callable[[str], bool] = lambda _: False) -> None:
+        self.uncounted = uncounted
         self.orders: list[KillOrder] = []
         self.creators: dict[str, list[str]] = {}  # run display name -> tokens of stored creates
         self.creates: Counter[str] = Counter()  # token prefix of an order -> creates that reached the handler
@@ -68,6 +70,8 @@ class KillingKfp(FakeKfp):
         if request.method != "POST" or request.path != f"{API}/runs":
             return super().dispatch(request)
         token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        if self.uncounted(str((request.json() or {}).get("display_name", ""))):
+            return self._remembered(token, super().dispatch(request))
         with self._orders_lock:
             for prefix in {o.prefix for o in self.orders if token.startswith(o.prefix)}:
                 self.creates[prefix] += 1
@@ -85,12 +89,15 @@ class KillingKfp(FakeKfp):
             order.display_name = (request.json() or {}).get("display_name")
             if order.when == "before":
                 self._strike(order)
-        response = super().dispatch(request)
+        response = self._remembered(token, super().dispatch(request))
+        if order is not None and order.when == "after":
+            self._strike(order)
+        return response
+
+    def _remembered(self, token: str, response: Response) -> Response:
         if response.status == 200:
             with self._orders_lock:
                 self.creators.setdefault(response.body["display_name"], []).append(token)
-        if order is not None and order.when == "after":
-            self._strike(order)
         return response
 
     @staticmethod

@@ -21,12 +21,18 @@ What runs, and how it differs from production:
   seconds instead of once a minute (a test speed-up), while the event path is running, so both race.
 - Both fakes inject faults (`FAULTS`), a background writer bumps resourceVersions and watches are
   cut; one malformed event is dead-lettered on purpose.
+- Three fan-in dependents (`trigger-policy: all`, two upstreams each, one across namespaces) join
+  emitters that are neighbours in the stream; about half the time two partners' runs are recorded
+  and their events published at the same moment, so two replicas race on the last two upstreams.
 
 At the end: every run of every published event, and of every upstream's last run, exists exactly
 once with its parameters; a superseded dropped run exists at most once and only if reconcile
 started it; nothing else exists; `status.triggers` agrees with KFP; no claim is left on a trigger
 that must start and did not; each killed replica's trigger was done by another one within the
-delivery window (or by reconcile, if the kill struck the last attempt).
+delivery window (or by reconcile, if the kill struck the last attempt). For the fan-in dependents,
+whose joined sets depend on timing, the invariants of `fan_in_checks.py`: no pair consumed twice,
+parameters of exactly the joined runs, nothing still due after the last reconcile pass (and a join
+whenever one was possible), `status.triggers` the set of one of its runs.
 
 Size: `SOAK_EVENTS` (default 48; `make soak` runs more); the figures are printed at the end.
 """
@@ -39,7 +45,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,13 @@ from kfp_chain.kfp_launcher import pipeline_display_name
 from tests.conftest import ROOT, write_kubeconfig
 from tests.reliability import summary
 from tests.reliability.broker import Broker, Message
+from tests.reliability.fan_in_checks import (
+    fan_in_figures,
+    fan_in_problems,
+    fan_in_trails,
+    is_fan_in_run,
+    joined_runs,
+)
 from tests.reliability.graph import (
     NAMESPACES,
     Event,
@@ -64,6 +77,7 @@ from tests.reliability.processes import Deployment, EnvFor, PodMaker
 from tests.reliability.shipped import delivery_policy, ping, rendered, senders, service_environment
 
 SEED = int(os.environ.get("SOAK_SEED", "20261126"))
+TOGETHER = 0.5  # share of fan-in partners' neighbouring runs sent at the same moment
 EVENTS = int(os.environ.get("SOAK_EVENTS", "48"))
 REPLICAS = 4
 RECONCILERS = 2
@@ -273,7 +287,7 @@ def cluster(kube: Any, tmp_path: Path):
     graph = build_graph(emitter_count=max(4, min(12, EVENTS // 50)), seed=SEED)
     for obj in graph.objects:
         kube.put(obj)
-    with KillingKfp() as kfp:
+    with KillingKfp(uncounted=lambda name: is_fan_in_run(graph, name)) as kfp:
         made = Cluster(kube, kfp, graph, tmp_path)
         for name in made.pipelines():
             kfp.add_pipeline(name)
@@ -308,12 +322,34 @@ def plan_kills(cluster: Cluster) -> list[KillOrder]:
     return orders
 
 
-def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Callable[[], None]) -> None:
+def together(graph: Graph, events: list[Event], seed: int) -> set[int]:
+    """Indexes i whose run i + 1 (of a fan-in partner) is recorded and sent at the same moment.
+
+    Its own random stream, so the copies and delays of every event are what they were without it.
+    """
+    rng = random.Random(seed + 2)
+    found: set[int] = set()
+    for i in range(len(events) - 1):
+        pair = events[i].upstream, events[i + 1].upstream
+        if i - 1 not in found and graph.fan_in_partners(*pair) and rng.random() < TOGETHER:
+            found.add(i)
+    return found
+
+
+def emit(
+    events: list[Event],
+    kube: Any,
+    broker: Broker,
+    seed: int,
+    midway: Callable[[], None],
+    at_once: Collection[int] = (),
+) -> None:
     """The upstream runs, in order: latestRuns written, then the event published 1-3 times (or dropped).
 
     `midway` is called once a third of the runs are out. Then, too, one malformed event (no runId)
     goes in: refused with a 4xx, it is dead-lettered at once, so the dead-letter path runs in every
-    test, not only when something went wrong.
+    test, not only when something went wrong. For i in `at_once`, runs i and i + 1 finish together:
+    both latestRuns are written, then both events go out without a pause between them.
     """
     rng = random.Random(seed)
     for i, event in enumerate(events):
@@ -321,8 +357,11 @@ def emit(events: list[Event], kube: Any, broker: Broker, seed: int, midway: Call
             midway()
             bad = {k: v for k, v in event.data.items() if k != "runId"}
             broker.publish(Message.of(Event(event.upstream, MALFORMED, bad), 0))
-        time.sleep(PACE)
-        record_latest_run(kube, event)
+        if i - 1 not in at_once:
+            time.sleep(PACE)
+            record_latest_run(kube, event)
+            if i in at_once:
+                record_latest_run(kube, events[i + 1])
         if event.dropped:
             continue
         for copy in range(rng.randint(1, 3)):  # at-least-once upstream of the broker
@@ -343,6 +382,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
         mint=lambda node, i: kfp.add_succeeded_run(f"upstream {node} #{i}", upstream_runs),
     )
     expected = expected_runs(graph, events)
+    at_once = together(graph, events, SEED)
     orders = plan_kills(cluster)
     for order in orders:
         kfp.arm(order)
@@ -375,14 +415,17 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
         SEED,
         (tokens["subscriber"], tokens["dead-letter"]),
     )
+    broker.tally.planned_skips = frozenset({"missing-artifact", "awaiting-upstreams"})  # fan-in waits
     pings = (
         PingSource(cluster.reconcile.ready, PING_EVERY, ping(), tokens["ping"]).start()
         if cluster.reconcile
         else None
     )
-    keys = [(d.node.namespace, d.node.name) for d in graph.dependents]
+    keys = [(d.node.namespace, d.node.name) for d in (*graph.dependents, *graph.fan_ins)]
     with Bumper(kube, keys, SEED) as bumper:
-        emitter = threading.Thread(target=emit, args=(events, kube, broker, SEED, once_each), daemon=True)
+        emitter = threading.Thread(
+            target=emit, args=(events, kube, broker, SEED, once_each, at_once), daemon=True
+        )
         emitter.start()
         settled = broker.wait_settled(timeout=EVENTS * PACE + 10 * spec.backoff_total + 120)
         settled_at = time.monotonic()
@@ -398,7 +441,11 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     kfp.faults.clear()
     seconds = time.monotonic() - started
 
-    runs = Counter(r["display_name"] for r in kfp.runs() if " <- " in r["display_name"])  # not upstream runs
+    every_run = kfp.runs()
+    names = [r["display_name"] for r in every_run if " <- " in r["display_name"]]  # not upstream runs
+    runs = Counter(n for n in names if not is_fan_in_run(graph, n))  # the `any` dependents' runs
+    joined = joined_runs(graph, events, every_run, kfp.creators)
+    fan_in = fan_in_problems(graph, events, kube, joined)
     hits = {label: sum(f.hits for f in faults) for label, faults in injected.items()}
     left = claims_left(kube)
     reconciled = {n for n, tokens in kfp.creators.items() if tokens[0].startswith(RECONCILE_SERVICE)}
@@ -425,6 +472,9 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             *((f"kill {i + 1}", trail) for i, (trail, _) in enumerate(kills)),
             *(((f"reconcile: {k}", v) for k, v in pings.totals().items()) if pings else ()),
             ("runs expected exactly once / at most once", f"{len(expected.once)} / {len(expected.at_most_once)}"),
+            ("fan-in partners' runs sent at the same moment (pairs)", len(at_once)),
+            ("fan-in: waits answered skipped (awaiting-upstreams)", tally.outcomes["skipped (awaiting-upstreams)"]),
+            *fan_in_figures(joined, RECONCILE_SERVICE),
             ("runs found", sum(runs.values())),
             ("duplicate runs", sum(n - 1 for n in runs.values() if n > 1)),
             ("runs recovered by reconcile", len(reconciled)),
@@ -445,6 +495,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
         "no reconcile pass finished clean after the event path settled"
     )
     assert tally.surprises == []
+    assert fan_in == [], f"fan-in: {fan_in}; {fan_in_trails(joined, broker, events)}"
     duplicates = sorted(name for name, n in runs.items() if n > 1)
     assert duplicates == [], f"duplicate runs: {duplicates}; {trails(duplicates, events, broker, kfp)}"
     assert sorted(set(runs) - set(expected.allowed)) == [], "unexpected runs"
@@ -485,6 +536,8 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     assert tally.redeliveries > 0 and bumper.bumps > 0 and bumper.cuts > 0
     if pings is not None:
         assert dropped_runs & set(runs), "no dropped event's run was recovered by reconcile"
+    assert at_once, "no two fan-in partners' runs went out at the same moment"
+    assert tally.outcomes["skipped (awaiting-upstreams)"] > 0, "no fan-in event had to wait"
 
 
 def published_runs(events: list[Event], expected: Expected) -> set[str]:
