@@ -291,3 +291,62 @@ def _kfp_run(kfp, finished: datetime) -> str:
     finally:
         kfp.clock = clock
     return str(run_id)
+
+
+def _ledger(kube, tmp_path) -> KubernetesLedger:
+    os.environ["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", kube.url))
+    try:
+        return KubernetesLedger(
+            KubernetesSource(kubernetes_api_client(), "pipelines.kubeflow.org", "v1beta1")
+        )
+    finally:
+        del os.environ["KUBECONFIG"]
+
+
+def test_a_claim_on_a_set_sharing_a_run_with_another_live_claim_is_held(kube, tmp_path):
+    # trainer-a's ra1 joined with rb1 on one replica and, a moment later, with rb2 on another: two
+    # claims, one run each, ra1 consumed twice. A claim that shares a run with another holder's live
+    # claim must wait for it (and then finds its set consumed).
+    ensemble(kube)
+    ledger, lease = _ledger(kube, tmp_path), timedelta(seconds=20)
+    a, b, dependent = RcKey("a", "trainer-a"), RcKey("a", "trainer-b"), RcKey("a", "ensemble")
+    first = Trigger.fan_in(dependent, [(a, "ra1"), (b, "rb1")])
+    overlapping = Trigger.fan_in(dependent, [(a, "ra1"), (b, "rb2")])
+    disjoint = Trigger.fan_in(dependent, [(a, "ra2"), (b, "rb2")])
+
+    assert ledger.claim(first, "r1/1", lease) is ClaimState.ACQUIRED
+    assert ledger.claim(overlapping, "r2/1", lease) is ClaimState.HELD
+    assert ledger.claim(disjoint, "r2/1", lease) is ClaimState.ACQUIRED
+    ledger.complete(first, "r1/1", "kfp-run-1")
+    assert ledger.claim(overlapping, "r2/1", lease) is ClaimState.DONE
+
+
+def _latest(kube, upstream: str, run_id: str) -> None:
+    """kfp-operator's controller records `run_id` as the upstream's latest success."""
+    obj = kube.get("a", upstream)
+    obj["status"] = succeeded(run_id, model=f"gs://m/{run_id}")
+    kube.put(obj)
+
+
+def test_a_late_copy_of_an_older_runs_event_waits_instead_of_joining_that_run_again(
+    cluster_function, kube, kfp
+):
+    # status.triggers remembers one run per upstream: once ra2 is consumed, ra1 looks new again. A copy
+    # of ra1's event delivered after rb3 succeeded must not join ra1 (consumed already) with rb3.
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false")
+    for a, b in (("ra1", "rb1"), ("ra2", "rb2")):
+        _latest(kube, "trainer-a", a)
+        function.post(trained("a/trainer-a", a))
+        _latest(kube, "trainer-b", b)
+        function.post(trained("a/trainer-b", b))
+    _latest(kube, "trainer-b", "rb3")
+
+    code, body = function.post(trained("a/trainer-a", "ra1"))
+
+    assert code == 200 and body["dependents"][0]["reason"] == "awaiting-upstreams", body
+    assert "not its latest recorded success, ra2" in body["dependents"][0]["detail"]
+    names = sorted(r["display_name"] for r in ensemble_runs(kfp))
+    assert names == sorted(
+        join_name(**{"trainer-a": a, "trainer-b": b}) for a, b in (("ra1", "rb1"), ("ra2", "rb2"))
+    )
