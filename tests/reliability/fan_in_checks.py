@@ -106,11 +106,14 @@ def _named(pairs: dict[Node, str]) -> dict[str, str]:
     return {str(u): run for u, run in sorted(pairs.items(), key=lambda p: str(p[0]))}
 
 
-def fan_in_trails(joined: dict[Node, list[JoinedRun]], broker: Broker, events: list[Event]) -> dict[str, Any]:
-    """For each fan-in dependent with a run: its runs (pairs, creators) and every answer that named it."""
+def fan_in_trails(joined: dict[Node, list[JoinedRun]], broker: Broker, events: list[Event], problems: list[str]) -> dict[str, Any]:  # fmt: skip
+    """For each fan-in dependent a problem names: its runs (with their creators), the dropped upstream
+    runs, and every answer that named it, in time order (an attempt without an answer has no body)."""
     dropped = {e.run_id for e in events if e.dropped}
     found: dict[str, Any] = {}
     for node, runs in joined.items():
+        if not any(str(node) in problem for problem in problems):
+            continue
         answers = [
             (m.event.upstream.name, m.event.run_id, m.copy, a.pod, a.status, round(a.at, 1),
              d.get("outcome"), d.get("reason"), d.get("display_name"))
@@ -127,10 +130,14 @@ def fan_in_trails(joined: dict[Node, list[JoinedRun]], broker: Broker, events: l
     return found
 
 
-def fan_in_figures(joined: dict[Node, list[JoinedRun]], reconcile_prefix: str) -> list[tuple[str, object]]:
+def fan_in_figures(joined: dict[Node, list[JoinedRun]], events: list[Event], reconcile_prefix: str) -> list[tuple[str, object]]:  # fmt: skip
+    """Joined runs, and those reconcile made: of which every input's event was published (a liveness delay:
+    the event path should have joined them, e.g. on fresh reads when two partners' events came at once)."""
     runs = [r for rs in joined.values() for r in rs]
-    by_reconcile = sum(1 for r in runs if r.creators and r.creators[0].startswith(reconcile_prefix))
+    by_reconcile = [r for r in runs if r.creators and r.creators[0].startswith(reconcile_prefix)]
+    dropped = {e.run_id for e in events if e.dropped}
+    delayed = [r for r in by_reconcile if r.pairs and not any(run in dropped for _, run in r.pairs)]
     return [
         ("fan-in: joined runs (per dependent)", f"{len(runs)} ({', '.join(f'{n.name} {len(rs)}' for n, rs in joined.items())})"),
-        ("fan-in: joined runs made by reconcile", by_reconcile),
+        ("fan-in: joined runs made by reconcile / of which every input's event was published", f"{len(by_reconcile)} / {len(delayed)}"),
     ]  # fmt: skip

@@ -474,7 +474,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
             ("runs expected exactly once / at most once", f"{len(expected.once)} / {len(expected.at_most_once)}"),
             ("fan-in partners' runs sent at the same moment (pairs)", len(at_once)),
             ("fan-in: waits answered skipped (awaiting-upstreams)", tally.outcomes["skipped (awaiting-upstreams)"]),
-            *fan_in_figures(joined, RECONCILE_SERVICE),
+            *fan_in_figures(joined, events, RECONCILE_SERVICE),
             ("runs found", sum(runs.values())),
             ("duplicate runs", sum(n - 1 for n in runs.values() if n > 1)),
             ("runs recovered by reconcile", len(reconciled)),
@@ -495,7 +495,7 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
         "no reconcile pass finished clean after the event path settled"
     )
     assert tally.surprises == []
-    assert fan_in == [], f"fan-in: {fan_in}; {fan_in_trails(joined, broker, events)}"
+    assert fan_in == [], f"fan-in: {fan_in}; {fan_in_trails(joined, broker, events, fan_in)}"
     duplicates = sorted(name for name, n in runs.items() if n > 1)
     assert duplicates == [], f"duplicate runs: {duplicates}; {trails(duplicates, events, broker, kfp)}"
     assert sorted(set(runs) - set(expected.allowed)) == [], "unexpected runs"
