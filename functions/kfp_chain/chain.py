@@ -385,21 +385,28 @@ class Chain:
             )
         if state is ClaimState.HELD:
             raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
+        made = False  # a run of this trigger may exist (found, or a create was sent)
         try:
             if plan.dependent.fan_in_max_age is not None and trigger.joined:
                 self._check_ages(plan, plan.dependent.fan_in_max_age, event)
             run_id = self.launcher.find_run(trigger.display_name)
-            found = run_id is not None
+            found = made = run_id is not None
             if run_id is None:
                 if (
                     time.monotonic() - claimed
                     > self.options.claim_lease.total_seconds() - self.options.fence_seconds
                 ):
                     self._renew(trigger, holder)
+                made = True
                 run_id = self.launcher.start_run(plan.request(self.options.default_experiment))
             self.ledger.complete(trigger, holder, run_id)
         except Exception:  # whatever happened, the next delivery must be able to claim it
-            self._release(trigger, holder)
+            # ... except a fan-in's, once its run may exist: until this delivery's retry (same
+            # holder) or a takeover after the lease finds the run and records its pairs, the claim
+            # is all that keeps another set sharing one of them from starting (the fault suite found
+            # a run made, its answer lost, the claim released, and an overlapping set started).
+            if not (trigger.joined and made):
+                self._release(trigger, holder)
             raise
         return Outcome(
             plan.dependent.key,

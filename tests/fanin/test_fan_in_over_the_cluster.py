@@ -350,3 +350,25 @@ def test_a_late_copy_of_an_older_runs_event_waits_instead_of_joining_that_run_ag
     assert names == sorted(
         join_name(**{"trainer-a": a, "trainer-b": b}) for a, b in (("ra1", "rb1"), ("ra2", "rb2"))
     )
+
+
+def test_a_join_whose_run_may_exist_keeps_its_claim_so_an_overlapping_set_waits(cluster_function, kube, kfp):
+    # ra1+rb1's run is made and the answer lost; the delivery gives up (no budget left). Had it released
+    # its claim, ra1+rb2 (rb2 succeeded meanwhile) would start too and consume ra1 a second time.
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="0.01")
+    _latest(kube, "trainer-a", "ra1")
+    _latest(kube, "trainer-b", "rb1")
+    kfp.faults.add(method="POST", path=r"/runs$", mode="after", status=0)
+
+    first, body = function.post(trained("a/trainer-b", "rb1"))
+
+    assert first == 503, body
+    claims = [a for a in kube.get("a", "ensemble")["metadata"].get("annotations", {}) if "claim." in a]
+    assert len(claims) == 1
+    _latest(kube, "trainer-b", "rb2")
+    code, body = function.post(trained("a/trainer-b", "rb2"))
+    assert code == 503 and body["dependents"][0]["reason"] == "trigger-in-progress", body
+    assert [r["display_name"] for r in ensemble_runs(kfp)] == [
+        join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
+    ]
