@@ -15,6 +15,7 @@ so the suite cannot list the runs that must exist. It checks, per fan-in depende
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +107,10 @@ def _named(pairs: dict[Node, str]) -> dict[str, str]:
     return {str(u): run for u, run in sorted(pairs.items(), key=lambda p: str(p[0]))}
 
 
-def fan_in_trails(joined: dict[Node, list[JoinedRun]], broker: Broker, events: list[Event], problems: list[str]) -> dict[str, Any]:  # fmt: skip
+def fan_in_trails(joined: dict[Node, list[JoinedRun]], broker: Broker, events: list[Event], problems: list[str], passes: Iterable[Any] = ()) -> dict[str, Any]:  # fmt: skip
     """For each fan-in dependent a problem names: its runs (with their creators), the dropped upstream
-    runs, and every answer that named it, in time order (an attempt without an answer has no body)."""
+    runs, every answer that named it, in time order (an attempt without an answer has no body), and
+    what each reconcile pass (`PingSource.passes`) did with it, stamped when the pass began and ended."""
     dropped = {e.run_id for e in events if e.dropped}
     found: dict[str, Any] = {}
     for node, runs in joined.items():
@@ -122,8 +124,16 @@ def fan_in_trails(joined: dict[Node, list[JoinedRun]], broker: Broker, events: l
             for d in a.body.get("dependents", [])
             if d.get("dependent") == str(node)
         ]  # fmt: skip
+        reconciled = [
+            (p.pod, round(p.started - broker.started, 1), round(p.ended - broker.started, 1) if p.ended else None,
+             t.get("outcome"), t.get("reason"), t.get("displayName") or t.get("display_name"))
+            for p in passes
+            for t in (p.body.get("triggers") or [])
+            if t.get("dependent") == str(node)
+        ]  # fmt: skip
         found[str(node)] = {
             "runs": [(r.display_name, r.creators) for r in runs],
+            "reconcile (pod, began, ended, outcome, reason, name)": reconciled,
             "dropped runs": sorted(dropped),
             "answers (upstream, run, copy, pod, status, at, outcome, reason, name)": sorted(answers, key=lambda a: a[5]),
         }  # fmt: skip
