@@ -216,6 +216,27 @@ def _any_consumed(db: sqlite3.Connection, trigger: Trigger) -> bool:
     return False
 
 
+def _overlap(db: sqlite3.Connection, trigger: Trigger, holder: str, now: float) -> ClaimState | None:
+    """For a join: DONE when another recorded join consumed one of its runs, HELD when another live
+    claim shares a run with it. SQLite keeps every join, so "each run joined at most once" holds
+    however late a claim or a completion comes."""
+    mine = set(trigger.inputs)
+    _, upstreams, runs = trigger.ledger_key
+    rows = db.execute(
+        "SELECT upstream, run_id, holder, expires_at, done FROM claims WHERE dependent=? AND NOT (upstream=? AND run_id=?)",
+        (str(trigger.dependent), upstreams, runs),
+    ).fetchall()
+    held = False
+    for other_upstreams, other_runs, other_holder, expires, done in rows:
+        pairs = set(zip(other_upstreams.split("+"), str(other_runs).split("+"), strict=False))
+        if not {(str(u), r) for u, r in mine} & pairs:
+            continue
+        if done:
+            return ClaimState.DONE
+        held = held or (other_holder != holder and expires > now)
+    return ClaimState.HELD if held else None
+
+
 class SqliteLedger:
     def __init__(self, state_db: Path, clock: Clock | None = None) -> None:
         self.state_db = state_db
@@ -233,6 +254,8 @@ class SqliteLedger:
                 return ClaimState.DONE
             if trigger.joined and _any_consumed(db, trigger):
                 return ClaimState.DONE  # another join consumed one of these runs: this set never starts
+            if trigger.joined and (overlap := _overlap(db, trigger, holder, now)) is not None:
+                return overlap
             if row is not None and row[0] != holder and row[1] > now:
                 return ClaimState.HELD
             db.execute(

@@ -289,6 +289,9 @@ class KubernetesLedger:
         self._seen: dict[RcKey, dict[str, Any]] = {}
         self._seen_lock = threading.Lock()
         self._writing = KeyedLocks()
+        # Joined (fan-in) claims: what status.triggers said of their upstreams when first acquired,
+        # so that `complete` never writes a set back over a newer join (see `_complete_join`).
+        self._consumed_before: dict[tuple[str, str], dict[str, str | None]] = {}
 
     # -- claims ----------------------------------------------------------------------
     def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
@@ -319,7 +322,10 @@ class KubernetesLedger:
             }
             changes: dict[str, str | None] = {a: None for a in _done_claims(obj) if a != annotation}
             changes[annotation] = json.dumps(value, sort_keys=True)
+            before = _consumed_runs(obj, trigger)
             if self._patch_annotations(trigger.dependent, obj, changes):
+                if trigger.joined:
+                    self._remember_before(trigger, holder, before)
                 if current is not None and current.get("holder") != holder:
                     log.warning(
                         "took over an expired claim",
@@ -333,7 +339,45 @@ class KubernetesLedger:
         """Records the trigger as consumed; the claim goes with the next claim's write (see above)."""
         consumed = {str(upstream): {"providerId": run} for upstream, run in trigger.inputs}
         patch = {"status": {"triggers": {"runConfigurations": consumed}}}
-        self._patch_status(trigger.dependent, patch)
+        if trigger.joined:
+            self._complete_join(trigger, holder, patch)
+        else:
+            self._patch_status(trigger.dependent, patch)
+
+    def _complete_join(self, trigger: Trigger, holder: str, patch: dict[str, Any]) -> None:
+        """Records a join unless a newer one was recorded since its claim: a compare-and-swap.
+
+        `status.triggers` keeps one run per upstream and no order, so a join that completes late
+        (a slow holder, a reconcile pass planned on an older list) would write its older runs back
+        over a newer join's, and those newer runs would look unconsumed and be joined a second time
+        (the fault suite found it). The write carries the resourceVersion it was decided on; if the
+        entries of this join's upstreams moved since the claim, the join has been superseded: its
+        run exists and stays, the newer record stays too.
+        """
+        key = trigger.dependent
+        before = self._consumed_before.pop((trigger.claim_id, holder), None)
+        with self._writing.hold(key):
+            obj, _ = self._known(key)
+            for _ in range(CONFLICT_ATTEMPTS):
+                now = _consumed_runs(obj, trigger)
+                if all(now.get(str(u)) == r for u, r in trigger.inputs):
+                    return  # recorded already (a retry whose first answer was lost)
+                if before is not None and now != before:
+                    log.warning(
+                        "a newer join was recorded meanwhile: this one's runs are not recorded over it",
+                        extra={"trigger": trigger.display_name, "recorded": now, "claimedOn": before},
+                    )
+                    return
+                guarded = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, **patch}
+                if self._patch_status_guarded(key, guarded):
+                    return
+                obj = self._require(key)
+        raise ClaimConflict(f"recording {trigger.display_name!r}: the object kept changing under us")
+
+    def _remember_before(self, trigger: Trigger, holder: str, before: dict[str, str | None]) -> None:
+        self._consumed_before.setdefault((trigger.claim_id, holder), before)  # the first claim's view
+        while len(self._consumed_before) > self.SEEN_LIMIT:
+            self._consumed_before.pop(next(iter(self._consumed_before)))
 
     def release(self, trigger: Trigger, holder: str) -> None:
         with self._writing.hold(trigger.dependent):
@@ -462,6 +506,36 @@ class KubernetesLedger:
                 ) from exc
         raise ClaimConflict(f"patching {key}/status kept conflicting")
 
+    def _patch_status_guarded(self, key: RcKey, body: dict[str, Any]) -> bool:
+        """One status patch carrying a resourceVersion precondition; False when someone wrote first.
+
+        Called with the object's write lock held (it is not re-entrant)."""
+        try:
+            answer = call(
+                f"patch {key}/status",
+                lambda: self.api.patch_namespaced_custom_object_status(
+                    self.source.group,
+                    self.source.version,
+                    key.namespace,
+                    PLURAL,
+                    key.name,
+                    body,
+                    _request_timeout=self.source.timeout,
+                ),
+            )
+        except KfpChainError:
+            self._forget(key)
+            raise
+        except ApiException as exc:
+            self._forget(key)
+            if exc.status == 409:
+                return False
+            raise RejectedByBackend(
+                f"patch {key}/status: HTTP {exc.status} {exc.reason}", exc.status
+            ) from exc
+        self._remember(key, answer)
+        return True
+
 
 class KeyedLocks:
     """One lock per key, kept only while some thread holds or waits for it (no unbounded growth)."""
@@ -486,6 +560,20 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def _consumed_runs(obj: dict[str, Any], trigger: Trigger) -> dict[str, str | None]:
+    """The run `status.triggers` records as consumed for each of the trigger's upstreams (None: none)."""
+    entries = ((obj.get("status") or {}).get("triggers") or {}).get("runConfigurations") or {}
+    found: dict[str, str | None] = {}
+    for upstream, _ in trigger.inputs:
+        names = [str(upstream)] + (
+            [upstream.name] if upstream.namespace == trigger.dependent.namespace else []
+        )
+        found[str(upstream)] = next(
+            (str(e["providerId"]) for n in names if (e := entries.get(n) or {}).get("providerId")), None
+        )
+    return found
 
 
 def _done_claims(obj: dict[str, Any]) -> list[str]:

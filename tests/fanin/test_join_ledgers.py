@@ -1,0 +1,95 @@
+"""Both ledgers keep "each upstream run is joined at most once" however late a join's claim or completion is.
+
+`status.triggers` keeps one run per upstream and no order: the cluster ledger records a join only if
+no newer one was recorded since its claim (a compare-and-swap on the resourceVersion); the SQLite ledger
+keeps every join, so a set sharing a run with a recorded one is answered DONE.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kfp_chain.folder_store import SqliteLedger
+from kfp_chain.kubernetes_store import KubernetesLedger, KubernetesSource, kubernetes_api_client
+from kfp_chain.ports import ClaimState, Trigger
+from kfp_chain.runconfiguration import RcKey
+
+from tests.conftest import rc, write_kubeconfig
+
+LEASE = timedelta(seconds=20)
+DEP, A, B = RcKey("a", "join"), RcKey("a", "one"), RcKey("a", "two")
+
+
+def join(a: str, b: str) -> Trigger:
+    return Trigger.fan_in(DEP, [(A, a), (B, b)])
+
+
+@pytest.fixture
+def cluster_ledger(kube, tmp_path: Path) -> KubernetesLedger:
+    kube.put(rc("a", "one"))
+    kube.put(rc("a", "two"))
+    obj = rc("a", "join", triggers=["one", "two"])
+    obj["metadata"]["annotations"] = {"kfp-chain.io/trigger-policy": "all"}
+    kube.put(obj)
+    os.environ["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", kube.url))
+    try:
+        return KubernetesLedger(
+            KubernetesSource(kubernetes_api_client(), "pipelines.kubeflow.org", "v1beta1")
+        )
+    finally:
+        del os.environ["KUBECONFIG"]
+
+
+def consumed(kube) -> dict[str, str]:
+    entries = kube.get("a", "join")["status"]["triggers"]["runConfigurations"]
+    return {k: v["providerId"] for k, v in entries.items()}
+
+
+def test_a_join_completed_after_a_newer_one_does_not_write_its_runs_back(cluster_ledger, kube) -> None:
+    # A reconcile pass planned the older set on an older list; the event path joined the newer set meanwhile.
+    older, newer = join("a1", "b1"), join("a2", "b2")
+    assert cluster_ledger.claim(older, "slow/1", LEASE) is ClaimState.ACQUIRED
+    assert cluster_ledger.claim(newer, "fast/1", LEASE) is ClaimState.ACQUIRED
+    cluster_ledger.complete(newer, "fast/1", "run-2")
+
+    cluster_ledger.complete(older, "slow/1", "run-1")
+
+    assert consumed(kube) == {"a/one": "a2", "a/two": "b2"}, "the newer join's runs would look unconsumed"
+    # So a set reusing one of the newer runs is refused, as it must be.
+    assert cluster_ledger.claim(join("a2", "b3"), "late/1", LEASE) is ClaimState.DONE
+
+
+def test_a_join_whose_upstreams_did_not_move_is_recorded(cluster_ledger, kube) -> None:
+    first = join("a1", "b1")
+    assert cluster_ledger.claim(first, "h/1", LEASE) is ClaimState.ACQUIRED
+    kube.bump("a", "join")  # someone else wrote the object meanwhile (not its status.triggers)
+
+    cluster_ledger.complete(first, "h/1", "run-1")
+
+    assert consumed(kube) == {"a/one": "a1", "a/two": "b1"}
+
+
+def test_the_sqlite_ledger_refuses_a_set_sharing_a_run_with_a_recorded_join(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "state.db")
+    first = join("a1", "b1")
+    assert ledger.claim(first, "h/1", LEASE) is ClaimState.ACQUIRED
+    ledger.complete(first, "h/1", "run-1")
+    ledger.record_succeeded(B, "b2", ())
+    later = join("a3", "b2")
+    assert ledger.claim(later, "h/2", LEASE) is ClaimState.ACQUIRED
+    ledger.complete(later, "h/2", "run-2")
+
+    # A late plan that pairs a1 (joined in the first set) with b4 never starts, even though the consumed
+    # table's latest entry for a/one (a3) no longer names a1.
+    assert ledger.claim(join("a1", "b4"), "h/3", LEASE) is ClaimState.DONE
+
+
+def test_the_sqlite_ledger_holds_a_set_sharing_a_run_with_a_live_claim(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "state.db")
+    assert ledger.claim(join("a1", "b1"), "h/1", LEASE) is ClaimState.ACQUIRED
+
+    assert ledger.claim(join("a1", "b2"), "h/2", LEASE) is ClaimState.HELD
+    assert ledger.claim(join("a3", "b3"), "h/2", LEASE) is ClaimState.ACQUIRED
