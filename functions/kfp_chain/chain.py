@@ -86,7 +86,7 @@ class Plan:
     trigger: Trigger
     parameters: dict[str, str] = field(default_factory=dict)
     omitted: tuple[str, ...] = ()
-    refusal: PermanentError | None = None
+    refusal: PermanentError | TemporaryError | None = None  # temporary: a fan-in's fresh reads failed
 
     @property
     def runnable(self) -> bool:
@@ -212,7 +212,8 @@ def plan_one(
                 trigger,
                 refusal=AwaitingUpstreams(f"{dependent.key} waits for " + "; ".join(awaited)),
             )
-        trigger = Trigger.fan_in(dependent.key, inputs)
+        seen = [(str(u), dependent.triggers_consumed.get(u)) for u, _ in inputs]
+        trigger = Trigger.fan_in(dependent.key, inputs, seen)
     try:
         resolved = resolve_parameters(dependent, event, get)
     except UnresolvableParameter as exc:
@@ -259,30 +260,30 @@ class Chain:
                 lambda: self.ledger.record_succeeded(event.run_configuration, event.run_id, event.artifacts),
                 deadline=time.monotonic() + self.options.retry_budget_seconds,
             )
-        plans = [self._fresh_if_awaiting(index, event, p) for p in plan(index, event, self.options.allows)]
+        plans = [self._fresh_fan_in(index, event, p) for p in plan(index, event, self.options.allows)]
         if not plans:
             return Report(event, note="nothing depends on this RunConfiguration")
         deadline = time.monotonic() + self.options.retry_budget_seconds
         outcomes = tuple(self._carry_out(event, p, deadline) for p in plans)
         return Report(event, outcomes)
 
-    def _fresh_if_awaiting(self, index: DependentsIndex, event: RunCompletion, planned: Plan) -> Plan:
-        """A fan-in that seems to wait is planned again on fresh reads of its upstreams.
+    def _fresh_fan_in(self, index: DependentsIndex, event: RunCompletion, planned: Plan) -> Plan:
+        """A fan-in is planned again on fresh reads of the dependent and its upstreams.
 
-        The index may lag (a watch): when the last two upstreams succeed at the same moment on two
-        replicas, each must see the other's success, or neither starts the run and it waits for
-        reconcile. Each replica records its own emitter's success before it plans, so with fresh
-        reads at least one of them sees both.
+        The index may lag (a watch, or the list a reconcile pass started with). A join planned on
+        an older latest success would start a set of runs older than one already joined (the fault
+        suite found it), and when the last two upstreams succeed at the same moment on two replicas
+        each must see the other's success: each replica records its own emitter's success before it
+        plans, so with fresh reads at least one of them sees both.
         """
-        if self.fresh is None or not isinstance(planned.refusal, AwaitingUpstreams):
+        if self.fresh is None or not planned.dependent.fan_in or isinstance(planned.refusal, CycleRefused):
             return planned
         fresh = self.fresh
         try:
             dependent = fresh(planned.dependent.key) or planned.dependent
             return plan_one(index, event, dependent, lambda key: fresh(key) or index.get(key))
-        except TemporaryError as exc:
-            log.info("fresh read for a fan-in failed; reconcile will see it", extra={"error": str(exc)})
-            return planned
+        except TemporaryError as exc:  # planning a join on stale reads is what this avoids: retry instead
+            return replace(planned, refusal=exc)
 
     def reconcile(self, index: DependentsIndex) -> ReconcileReport:
         """One level-triggered pass: every pending trigger in `index`, carried out like an event.
@@ -305,7 +306,12 @@ class Chain:
                 outcomes.append(self._adopt(event, item, deadline))
             else:
                 outcomes.append(
-                    self._carry_out(event, plan_one(index, event, item.dependent), deadline, "reconcile")
+                    self._carry_out(
+                        event,
+                        self._fresh_fan_in(index, event, plan_one(index, event, item.dependent)),
+                        deadline,
+                        "reconcile",
+                    )
                 )
         return ReconcileReport(tuple(found), tuple(outcomes))
 

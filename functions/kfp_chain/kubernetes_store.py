@@ -302,8 +302,8 @@ class KubernetesLedger:
         annotation = CLAIM_PREFIX + trigger.claim_id
         obj, fresh = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
-            if _consumed(obj, trigger):
-                return ClaimState.DONE
+            if _consumed(obj, trigger) or _moved_since_planned(obj, trigger):
+                return ClaimState.DONE  # done, or superseded: a newer join was recorded since this one's plan
             current = _claim_value(obj, annotation)
             now = self.clock.now()
             rival = trigger.joined and _overlapping_claim(obj, trigger, annotation, holder, now)
@@ -322,7 +322,7 @@ class KubernetesLedger:
             }
             changes: dict[str, str | None] = {a: None for a in _done_claims(obj) if a != annotation}
             changes[annotation] = json.dumps(value, sort_keys=True)
-            before = _consumed_runs(obj, trigger)
+            before = dict(trigger.planned_on) if trigger.planned_on else _consumed_runs(obj, trigger)
             if self._patch_annotations(trigger.dependent, obj, changes):
                 if trigger.joined:
                     self._remember_before(trigger, holder, before)
@@ -560,6 +560,11 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def _moved_since_planned(obj: dict[str, Any], trigger: Trigger) -> bool:
+    """A join whose upstreams' consumed runs are no longer what its plan saw has been superseded."""
+    return bool(trigger.planned_on) and _consumed_runs(obj, trigger) != dict(trigger.planned_on)
 
 
 def _consumed_runs(obj: dict[str, Any], trigger: Trigger) -> dict[str, str | None]:

@@ -47,11 +47,19 @@ class Trigger:
     upstream: RcKey
     upstream_run_id: str
     also: tuple[tuple[RcKey, str], ...] = ()
+    # A join's plan: the run each of its upstreams had consumed when it was planned. Not part of the
+    # identity; the ledger refuses to claim or record the join once status.triggers moved past it.
+    planned_on: tuple[tuple[str, str | None], ...] = field(default=(), compare=False)
 
     @classmethod
-    def fan_in(cls, dependent: RcKey, inputs: Iterable[tuple[RcKey, str]]) -> Trigger:
+    def fan_in(
+        cls,
+        dependent: RcKey,
+        inputs: Iterable[tuple[RcKey, str]],
+        planned_on: Iterable[tuple[str, str | None]] = (),
+    ) -> Trigger:
         first, *rest = sorted(inputs)
-        return cls(dependent, first[0], first[1], tuple(rest))
+        return cls(dependent, first[0], first[1], tuple(rest), tuple(sorted(planned_on)))
 
     @property
     def inputs(self) -> tuple[tuple[RcKey, str], ...]:

@@ -93,3 +93,15 @@ def test_the_sqlite_ledger_holds_a_set_sharing_a_run_with_a_live_claim(tmp_path:
 
     assert ledger.claim(join("a1", "b2"), "h/2", LEASE) is ClaimState.HELD
     assert ledger.claim(join("a3", "b3"), "h/2", LEASE) is ClaimState.ACQUIRED
+
+
+def test_a_join_planned_before_a_newer_one_was_recorded_is_not_claimed(cluster_ledger, kube) -> None:
+    # Planned on a lagging view (nothing consumed yet); meanwhile a1+b1 was joined and recorded. a0+b0 are
+    # runs older than those: claiming them would start a set older than one already joined.
+    recorded = join("a1", "b1")
+    assert cluster_ledger.claim(recorded, "fast/1", LEASE) is ClaimState.ACQUIRED
+    cluster_ledger.complete(recorded, "fast/1", "run-1")
+    stale = Trigger.fan_in(DEP, [(A, "a0"), (B, "b0")], [("a/one", None), ("a/two", None)])
+
+    assert cluster_ledger.claim(stale, "slow/1", LEASE) is ClaimState.DONE
+    assert consumed(kube) == {"a/one": "a1", "a/two": "b1"}
