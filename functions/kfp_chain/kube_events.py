@@ -61,7 +61,10 @@ class KubernetesEventObserver:
         reason = REASONS.get(outcome.outcome)
         if reason is None or outcome.repeat:  # one Event per refusal, not one per reconcile pass
             return
-        kind = "Warning" if outcome.outcome == "skipped" else "Normal"
+        # A fan-in waiting for its other upstreams is the policy working, not a problem.
+        kind = (
+            "Warning" if outcome.outcome == "skipped" and outcome.reason != "awaiting-upstreams" else "Normal"
+        )
         self.write(outcome.dependent, reason, message(event, outcome), kind)
 
     def on_invalid(self, item: InvalidObject) -> None:

@@ -62,6 +62,10 @@ def test_one_upstream_alone_starts_nothing_and_the_second_starts_one_joined_run(
     assert (waiting["outcome"], waiting["reason"]) == ("skipped", "awaiting-upstreams")
     assert "a/trainer-b (no succeeded run yet)" in waiting["detail"]
     assert kfp.runs() == []
+    [event] = kube.events("a")
+    assert (event["reason"], event["type"]) == ("TriggerSkipped", "Normal"), (
+        "waiting is no problem to warn of"
+    )
 
     second, body = function.post(trained("a/trainer-b", "rb1"))
 
