@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import (
-    BackendUnavailable,
     ConfigurationError,
     DeploymentFault,
     Forbidden,
@@ -56,7 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Authenticator",
-    "KubernetesTokenReviewer",
     "Review",
     "ReviewCache",
     "TokenReviewer",
@@ -91,71 +89,6 @@ class TokenReviewer(Protocol):
     """Asks someone who can tell (the API server) whether a token is valid for `audience`."""
 
     def review(self, token: str, audience: str) -> Review: ...
-
-
-class KubernetesTokenReviewer:
-    """`authentication.k8s.io/v1` TokenReview through the `kubernetes` client (RBAC: tokenreviews create).
-
-    The one place this module calls Kubernetes, and so where its errors are translated: any failure
-    to get an answer is `BackendUnavailable` (503), because it says nothing about the sender.
-    """
-
-    def __init__(self, api_client: Any, timeout: tuple[float, float] = (5.0, 15.0)) -> None:
-        from kubernetes import client as k8s
-
-        self._api = k8s.AuthenticationV1Api(api_client)
-        self._k8s = k8s
-        self._timeout = timeout
-
-    def review(self, token: str, audience: str) -> Review:
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
-        k8s = self._k8s
-        body = k8s.V1TokenReview(
-            api_version="authentication.k8s.io/v1",
-            kind="TokenReview",
-            spec=k8s.V1TokenReviewSpec(token=token, audiences=[audience]),
-        )
-        try:
-            # Unparsed: the answer echoes spec.token, and the client logs every parsed body at DEBUG.
-            response = self._api.create_token_review(
-                body, _request_timeout=self._timeout, _preload_content=False
-            )
-            answer = json.loads(response.data)
-        except ApiException as exc:
-            if exc.status in (401, 403):  # our credentials or RBAC: the deployment's fault, not the sender's
-                log.error(
-                    "kfp-chain may not create TokenReviews: grant its ServiceAccount "
-                    "'create tokenreviews' (infra/base/rbac.yaml)",
-                    extra={"status": exc.status},
-                )
-                raise DeploymentFault(
-                    f"TokenReview: HTTP {exc.status} {exc.reason}", "kubernetes", int(exc.status)
-                ) from None
-            raise BackendUnavailable(f"TokenReview: HTTP {exc.status} {exc.reason}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BackendUnavailable(f"TokenReview: {type(exc).__name__}") from None
-        except ValueError:
-            raise BackendUnavailable("TokenReview: the answer is not JSON") from None
-        return _review(answer)
-
-
-def _review(answer: Any) -> Review:
-    """A TokenReview's status, read defensively: anything unexpected is simply not authenticated."""
-    status = answer.get("status") if isinstance(answer, dict) else None
-    if not isinstance(status, dict):
-        return Review(False, error="TokenReview answer without a status")
-    user = status.get("user")
-    username = user.get("username") if isinstance(user, dict) else None
-    audiences = status.get("audiences")
-    error = status.get("error")
-    return Review(
-        authenticated=status.get("authenticated") is True,
-        username=username if isinstance(username, str) and username else None,
-        audiences=tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
-        error=error if isinstance(error, str) and error else None,
-    )
 
 
 class ReviewCache:
@@ -328,7 +261,8 @@ def build_authenticator(settings: Settings, metrics: Metrics | None = None) -> A
     """None unless KFP_CHAIN_AUTH=oidc (settings have already checked audience and senders)."""
     if settings.auth != "oidc":
         return None
-    from .kubernetes_store import kubernetes_api_client
+    from .adapters.kubernetes.client import kubernetes_api_client
+    from .adapters.kubernetes.tokenreview import KubernetesTokenReviewer
 
     if not settings.oidc_audience or not settings.allowed_senders:  # Settings.from_env refuses this too
         raise ConfigurationError(

@@ -47,6 +47,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from .adapters.ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
 from .dependents import DependentsIndex
 from .errors import (
     AwaitingUpstreams,
@@ -61,7 +62,6 @@ from .errors import (
 from .fan_in import Lookup, fan_in_inputs, finished_time
 from .intake import RunCompletion
 from .parameters import resolve_parameters
-from .ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
 from .reconcile import Pending, ReconcileReport, pending_triggers
 from .runconfiguration import TRIGGER_POLICIES, RcKey, RunConfiguration
 

@@ -45,14 +45,14 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from .adapters.folder.files import Document, read_folder
+from .adapters.ports import ClaimInfo
 from .chain import ONE_OFF_NOTE, Plan, plan
 from .dependents import DependentsIndex
 from .errors import ConfigurationError, InvalidEvent, KfpChainError
 from .fan_in import join_status
 from .intake import EVENT_TYPE, RunCompletion, parse_data, parse_request
 from .invalid import blocking_problems
-from .ports import ClaimInfo
-from .rc_files import Document, read_folder
 from .rc_schema import read_runconfiguration, schema_problems
 from .reconcile_cli import PendingView, claim_json, involving, pending_views, run_pass
 from .reconcile_cli import dry_run as dry_run_report
@@ -121,7 +121,9 @@ def load(settings: Settings) -> Loaded:
 
 
 def _load_cluster(settings: Settings) -> Loaded:
-    from .kubernetes_store import KubernetesSource, claims_in, kubernetes_api_client
+    from .adapters.kubernetes.claims import claims_in
+    from .adapters.kubernetes.client import kubernetes_api_client
+    from .adapters.kubernetes.source import KubernetesSource
 
     source = KubernetesSource(kubernetes_api_client(), settings.group, settings.version, settings.namespaces)
     loaded = Loaded(settings)
@@ -149,7 +151,8 @@ def _load_folder(settings: Settings) -> Loaded:
     by_where = {d.where: d for d in allowed}
     loaded.documents = {key: by_where[where] for key, where in loaded.origins.items() if where in by_where}
     if settings.state_db.exists():
-        from .folder_store import FolderSource, SqliteLedger
+        from .adapters.folder.ledger import SqliteLedger
+        from .adapters.folder.source import FolderSource
 
         source = FolderSource(folder, settings.state_db, settings.namespaces, settings.group)
         loaded.runconfigurations = source.with_status(loaded.runconfigurations)
@@ -1054,7 +1057,7 @@ def reconcile(dry_run: bool, runconfigurations: str | None, output: str) -> None
 )
 def run_command(target: str, wait: bool, runconfigurations: str | None) -> None:
     """Start one run of a RunConfiguration now on the local runner (its schedule, by hand)."""
-    from .local_runner import start_by_hand
+    from .adapters.local.runner import start_by_hand
 
     key = parse_key(target)
     try:

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .local_runner import LocalRun, list_runs, start_by_hand
+from .adapters.local.runner import start_by_hand
+from .adapters.local.runs import LocalRun, list_runs
 from .runconfiguration import RcKey
 from .settings import Settings
 

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .adapters.local.runs import LocalRun
 from .demo import Demo, read_metrics, run_demo
-from .local_runner import LocalRun
 from .runconfiguration import RcKey
 
 __all__ = ["ENSEMBLE_RC", "PIPELINES", "RoundResult", "judge", "main"]

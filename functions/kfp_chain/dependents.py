@@ -1,7 +1,7 @@
 """The dependents index: upstream `namespace/name` -> the RunConfigurations it triggers.
 
 Second step of the flow. Pure and in memory: it is filled from a list (and, in a long-lived
-instance, kept current by a watch, see `index_watch`), and answers "who depends on X" in O(1) so
+instance, kept current by a watch, see `adapters.kubernetes.watch`), and answers "who depends on X" in O(1) so
 that the common event, one nobody depends on, costs no API call. It also indexes parameter
 references (`valueFrom.runConfigurationRef`) and decides which trigger edges close a cycle.
 

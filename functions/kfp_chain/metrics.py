@@ -25,10 +25,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from .adapters.ports import IndexProvider
 from .chain import Outcome
 from .dependents import DependentsIndex
 from .intake import RunCompletion
-from .ports import IndexProvider
 
 __all__ = ["CONTENT_TYPE_LATEST", "MeasuredIndex", "Metrics", "MetricsObserver"]
 

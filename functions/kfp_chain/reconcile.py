@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .adapters.ports import Trigger
 from .dependents import DependentsIndex
 from .intake import RunCompletion
-from .ports import Trigger
 from .runconfiguration import RcKey, RunConfiguration
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .adapters.ports import ClaimInfo
 from .chain import plan_one
 from .dependents import DependentsIndex
-from .ports import ClaimInfo
 from .reconcile import Pending, pending_triggers
 from .runconfiguration import RcKey, RunConfiguration
 from .settings import Settings

@@ -265,7 +265,7 @@ def test_no_command_tracebacks_on_any_folder_and_the_good_runconfigurations_stay
         explained = json.loads(results["explain"].output)["dependents"]
         assert "dependant-namespace/penguin-pipeline-training-rc" in [d["dependent"] for d in explained]
 
-        from kfp_chain.folder_store import FolderSource
+        from kfp_chain.adapters.folder.source import FolderSource
 
         keys = {str(rc.key) for rc in FolderSource(folder, Path(tmp) / "state.db").list()}
         assert {EXAMPLES_RC, "dependant-namespace/penguin-pipeline-training-rc"} <= keys

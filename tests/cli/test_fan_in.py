@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-from kfp_chain.folder_store import SqliteLedger
+from kfp_chain.adapters.folder.ledger import SqliteLedger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.cli.conftest import Cli

@@ -14,7 +14,7 @@ import itertools
 import threading
 import time
 
-from kfp_chain.kubernetes_store import KeyedLocks
+from kfp_chain.adapters.kubernetes.ledger import KeyedLocks
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import binary_event, event_data, run_concurrently, seed_objects

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kfp_chain.rc_files import read_file
+from kfp_chain.adapters.folder.files import read_file
 from kfp_chain.rc_schema import (
     crd_text,
     read_runconfiguration,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from kfp_chain.folder_store import SqliteLedger
+from kfp_chain.adapters.folder.ledger import SqliteLedger
 
 from tests.conftest import EXAMPLES_RC, SEED, TRAINING_RC, binary_event, event_data, run_concurrently
 

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from kfp_chain.folder_store import SqliteLedger
+from kfp_chain.adapters.folder.ledger import SqliteLedger
 
 from tests.conftest import ROOT, SEED, binary_event, event_data
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from kfp_chain.kfp_launcher import IdCache
+from kfp_chain.adapters.kfp.launcher import IdCache
 
 from tests.conftest import binary_event, event_data, seed_objects
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kfp_chain.folder_store import SqliteLedger
-from kfp_chain.kubernetes_store import KubernetesLedger, KubernetesSource
-from kfp_chain.ports import ClaimState, Trigger
+from kfp_chain.adapters.folder.ledger import SqliteLedger
+from kfp_chain.adapters.kubernetes.ledger import KubernetesLedger
+from kfp_chain.adapters.kubernetes.source import KubernetesSource
+from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import rc

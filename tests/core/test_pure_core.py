@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from kfp_chain.adapters.ports import MAX_DISPLAY_NAME, Trigger
 from kfp_chain.dependents import DependentsIndex
 from kfp_chain.errors import InvalidEvent, UnresolvableParameter
 from kfp_chain.intake import parse_data, parse_request
 from kfp_chain.parameters import resolve_parameters
-from kfp_chain.ports import MAX_DISPLAY_NAME, Trigger
 from kfp_chain.runconfiguration import RcKey, parse_runconfiguration
 
 from tests.conftest import binary_event, event_data, rc, ref, seed_objects, structured_event

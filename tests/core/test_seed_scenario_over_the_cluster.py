@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from kfp_chain.kubernetes_store import claims_in
-from kfp_chain.ports import Trigger
+from kfp_chain.adapters.kubernetes.claims import claims_in
+from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import (

@@ -13,8 +13,10 @@ import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
-from kfp_chain.kubernetes_store import KubernetesLedger, KubernetesSource, kubernetes_api_client
-from kfp_chain.ports import ClaimState, Trigger
+from kfp_chain.adapters.kubernetes.client import kubernetes_api_client
+from kfp_chain.adapters.kubernetes.ledger import KubernetesLedger
+from kfp_chain.adapters.kubernetes.source import KubernetesSource
+from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import binary_event, event_data, rc, ref, run_concurrently, write_kubeconfig

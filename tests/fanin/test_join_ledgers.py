@@ -12,9 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kfp_chain.folder_store import SqliteLedger
-from kfp_chain.kubernetes_store import KubernetesLedger, KubernetesSource, kubernetes_api_client
-from kfp_chain.ports import ClaimState, Trigger
+from kfp_chain.adapters.folder.ledger import SqliteLedger
+from kfp_chain.adapters.kubernetes.client import kubernetes_api_client
+from kfp_chain.adapters.kubernetes.ledger import KubernetesLedger
+from kfp_chain.adapters.kubernetes.source import KubernetesSource
+from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import rc, write_kubeconfig

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kfp_chain.index_watch import WatchIndex
-from kfp_chain.kubernetes_store import KubernetesSource
+from kfp_chain.adapters.kubernetes.source import KubernetesSource
+from kfp_chain.adapters.kubernetes.watch import WatchIndex
 
 from tests.fakes.kube_api import FakeKubernetes
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kfp_chain.index_watch import WatchIndex
+from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.runconfiguration import RcKey
 
 from tests.fakes.kube_api import FakeKubernetes

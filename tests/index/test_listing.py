@@ -14,9 +14,9 @@ import threading
 import time
 
 import pytest
+from kfp_chain.adapters.kubernetes.source import PAGE_SIZE, KubernetesSource
+from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.errors import BackendUnavailable
-from kfp_chain.index_watch import WatchIndex
-from kfp_chain.kubernetes_store import PAGE_SIZE, KubernetesSource
 
 from tests.conftest import rc
 from tests.fakes.kube_api import FakeKubernetes

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.errors import BackendUnavailable
-from kfp_chain.index_watch import WatchIndex
 from kfp_chain.runconfiguration import RcKey
 
 from tests.fakes.kube_api import FakeKubernetes
@@ -187,7 +187,7 @@ def test_a_periodic_resync_repairs_an_index_that_drifted(kube: FakeKubernetes, m
 
 
 def test_only_the_allowed_namespaces_are_indexed(kube: FakeKubernetes) -> None:
-    from kfp_chain.kubernetes_store import KubernetesSource
+    from kfp_chain.adapters.kubernetes.source import KubernetesSource
 
     kube.put(runconfiguration("down", triggers=("upstream",)))
     kube.put(runconfiguration("down", namespace="elsewhere", triggers=("elsewhere/upstream",)))

@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 from kfp_chain import demo
-from kfp_chain.folder_store import SqliteLedger
-from kfp_chain.local_runner import list_runs
+from kfp_chain.adapters.folder.ledger import SqliteLedger
+from kfp_chain.adapters.local.runs import list_runs
 
 from tests.local.support import ROOT
 

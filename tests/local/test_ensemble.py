@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 from kfp_chain import demo_ensemble
-from kfp_chain.local_runner import LocalRun, list_runs
+from kfp_chain.adapters.local.runs import LocalRun, list_runs
 
 from tests.local.support import ROOT
 

@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from kfp_chain.adapters.local.runs import LocalRun
 from kfp_chain.demo_ensemble import judge
-from kfp_chain.local_runner import LocalRun
 from kfp_chain.runconfiguration import Artifact
 
 EXAMPLES_RC = "base-namespace/penguin-pipeline-examples-rc"

@@ -9,9 +9,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from kfp_chain.adapters.local.runner import LocalLauncher, find_artifacts, package_path
+from kfp_chain.adapters.local.runs import list_runs
+from kfp_chain.adapters.ports import RunRequest
 from kfp_chain.errors import UnknownPipeline
-from kfp_chain.local_runner import LocalLauncher, find_artifacts, list_runs, package_path
-from kfp_chain.ports import RunRequest
 from kfp_chain.runconfiguration import ArtifactDeclaration, RcKey
 
 from tests.local.support import EventSink

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from kfp_chain.local_runner import list_runs
-from kfp_chain.ports import Trigger
+from kfp_chain.adapters.local.runs import list_runs
+from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.local.support import ROOT

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import kubernetes.client
 import pytest
+from kfp_chain.adapters.kubernetes.events import KubernetesEventObserver
 from kfp_chain.chain import Outcome
 from kfp_chain.intake import RunCompletion
-from kfp_chain.kube_events import KubernetesEventObserver
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import EXAMPLES_RC, TRAINING_RC, Function, binary_event, event_data, seed_objects

@@ -12,8 +12,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import functions_framework
-from kfp_chain.kubernetes_store import claims_in
-from kfp_chain.ports import Trigger
+from kfp_chain.adapters.kubernetes.claims import claims_in
+from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.conftest import ROOT, binary_event, event_data, rc, run_concurrently

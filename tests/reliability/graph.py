@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kfp_chain.ports import Trigger
+from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import POLICY_ANNOTATION, RcKey
 
 from tests.conftest import event_data, rc, ref

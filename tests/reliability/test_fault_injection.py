@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kfp_chain.kfp_launcher import pipeline_display_name
+from kfp_chain.adapters.kfp.launcher import pipeline_display_name
 
 from tests.conftest import ROOT, write_kubeconfig
 from tests.reliability import summary

@@ -11,12 +11,12 @@ import json
 import time
 
 import pytest
+from kfp_chain.adapters.kubernetes.tokenreview import KubernetesTokenReviewer
 from kfp_chain.auth import (
     EXPIRY_MARGIN_SECONDS,
     MAX_CACHE_SECONDS,
     NO_EXPIRY_CACHE_SECONDS,
     Authenticator,
-    KubernetesTokenReviewer,
     ReviewCache,
 )
 from kfp_chain.errors import Unauthenticated

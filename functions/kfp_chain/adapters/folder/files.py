@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .runconfiguration import KIND
+from ...runconfiguration import KIND
 
 __all__ = ["Document", "Unreadable", "read_file", "read_folder", "yaml_files"]
 

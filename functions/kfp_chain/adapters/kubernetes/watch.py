@@ -40,23 +40,17 @@ from typing import Any
 
 import urllib3
 from kubernetes import watch
-from kubernetes.client.exceptions import ApiException
 
-from .dependents import DependentsIndex
-from .errors import BackendUnavailable
-from .invalid import CheckedObjects, InvalidObject, InvalidObjects
-from .kubernetes_store import KubernetesSource
-from .runconfiguration import PLURAL, RcKey
+from ...dependents import DependentsIndex
+from ...errors import BackendUnavailable
+from ...invalid import CheckedObjects, InvalidObject, InvalidObjects
+from ...runconfiguration import PLURAL, RcKey
+from .errors import Gone, kubernetes_errors
+from .source import KubernetesSource
 
 __all__ = ["WatchIndex"]
 
 log = logging.getLogger("kfp_chain.index")
-
-GONE = 410
-
-
-class _Gone(Exception):
-    """The watch's resume point is older than the server's history: only a relist can recover."""
 
 
 class WatchIndex:
@@ -178,7 +172,7 @@ class WatchIndex:
                     resource_version = self._relist()
                 resource_version = self._watch_once(resource_version)
                 failures = 0
-            except _Gone:
+            except Gone:  # the resume point is older than the server's history: only a relist recovers
                 self.relists_after_gone += 1
                 log.info("watch resume point expired (410 Gone): relisting")
                 resource_version = None
@@ -222,19 +216,16 @@ class WatchIndex:
                 return resource_version
             self._watch = stream
         try:
-            for event in stream.stream(
-                self._open,
-                resource_version=resource_version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=timeout,
-                # a read timeout well past the server's own end of stream: a silent, dead connection
-                _request_timeout=(5.0, timeout + 30.0),
-            ):
-                resource_version = self._apply(event) or resource_version
-        except ApiException as exc:
-            if exc.status == GONE:
-                raise _Gone from exc
-            raise
+            with kubernetes_errors("watch runconfigurations"):
+                for event in stream.stream(
+                    self._open,
+                    resource_version=resource_version,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=timeout,
+                    # a read timeout well past the server's own end of stream: a silent, dead connection
+                    _request_timeout=(5.0, timeout + 30.0),
+                ):
+                    resource_version = self._apply(event) or resource_version
         finally:
             with self._lock:
                 self._watch = None

@@ -15,20 +15,17 @@ temp folders kfp.local leaves per task (`ephemeral_component.py`) are removed wi
 `tmp/`. Runs are still serialised by default (`workers=1`): on a small machine two pipelines at
 once only compete for the same cores.
 
-Runs are rows of the `local_runs` table in the SQLite state store (`Settings.state_db`), keyed by
-run id with a unique display name, so `find_run` (the launcher's idempotency check) still finds a
-run after a restart, and `make demo` and tests can follow a run's progress.
+Runs are rows of the `local_runs` table in the SQLite state store (`Settings.state_db`, see `runs`);
+the child process is `child`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -38,20 +35,19 @@ import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .errors import BackendUnavailable, KfpChainError, PermanentError, UnknownPipeline
-from .folder_store import SqliteLedger, connect
-from .intake import EVENT_TYPE, RunCompletion
-from .ports import RunRequest
-from .runconfiguration import Artifact, ArtifactDeclaration, RcKey
-from .settings import Settings
+from ...errors import BackendUnavailable, KfpChainError, PermanentError, UnknownPipeline
+from ...intake import EVENT_TYPE, RunCompletion
+from ...runconfiguration import Artifact, ArtifactDeclaration, RcKey
+from ...settings import Settings
+from ..folder.ledger import SqliteLedger
+from ..ports import RunRequest
+from .runs import FAILED, QUEUED, RUNNING, SUCCEEDED, LocalRun, list_runs, now, transaction
 
 __all__ = [
     "EVENT_SOURCE",
@@ -69,83 +65,6 @@ EVENT_SOURCE = "kfp-chain/local"
 PROVIDER = "local"
 POST_ATTEMPTS = 6
 POST_TIMEOUT_SECONDS = 30.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS local_runs (
-    run_id TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL UNIQUE,
-    runconfiguration TEXT NOT NULL,
-    pipeline TEXT NOT NULL,
-    parameters TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    run_dir TEXT NOT NULL,
-    artifacts TEXT NOT NULL DEFAULT '[]',
-    error TEXT,
-    event_status INTEGER,
-    pid INTEGER NOT NULL
-);
-"""
-
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-
-
-@dataclass(frozen=True)
-class LocalRun:
-    """One row of `local_runs`: what the demo, the CLI and tests read to follow a run."""
-
-    run_id: str
-    display_name: str
-    runconfiguration: str
-    pipeline: str
-    parameters: dict[str, str]
-    status: str
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    run_dir: str
-    artifacts: tuple[Artifact, ...]
-    error: str | None
-    event_status: int | None
-
-
-def _db(path: Path, immediate: bool = False) -> AbstractContextManager[sqlite3.Connection]:
-    """The state store's connection, with this module's table; one transaction per operation."""
-    return connect(path, immediate=immediate, schema=SCHEMA)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def list_runs(state_db: Path) -> list[LocalRun]:
-    """Every local run on record, oldest first."""
-    with _db(state_db) as db:
-        rows = db.execute(
-            "SELECT run_id, display_name, runconfiguration, pipeline, parameters, status, created_at,"
-            " started_at, finished_at, run_dir, artifacts, error, event_status FROM local_runs"
-            " ORDER BY created_at, rowid"
-        ).fetchall()
-    return [
-        LocalRun(
-            run_id=row[0],
-            display_name=row[1],
-            runconfiguration=row[2],
-            pipeline=row[3],
-            parameters=json.loads(row[4]),
-            status=row[5],
-            created_at=row[6],
-            started_at=row[7],
-            finished_at=row[8],
-            run_dir=row[9],
-            artifacts=tuple(Artifact(a["name"], a["location"]) for a in json.loads(row[10])),
-            error=row[11],
-            event_status=row[12],
-        )
-        for row in rows
-    ]
 
 
 def package_path(pipelines_dir: Path, pipeline: str) -> Path:
@@ -215,12 +134,12 @@ class LocalLauncher:
 
     # -- the Launcher port -------------------------------------------------------------
     def find_run(self, display_name: str) -> str | None:
-        with _db(self.state_db) as db:
+        with transaction(self.state_db) as db:
             row = db.execute("SELECT run_id FROM local_runs WHERE display_name=?", (display_name,)).fetchone()
         return None if row is None else str(row[0])
 
     def finished_at(self, run_id: str) -> datetime | None:
-        with _db(self.state_db) as db:
+        with transaction(self.state_db) as db:
             row = db.execute("SELECT finished_at FROM local_runs WHERE run_id=?", (run_id,)).fetchone()
         if row is None or not row[0]:
             return None
@@ -242,7 +161,7 @@ class LocalLauncher:
             raise BackendUnavailable("the local runner is shutting down")
         run_id = str(uuid.uuid4())
         run_dir = (self.runs_dir / run_id).resolve()
-        with _db(self.state_db, immediate=True) as db:
+        with transaction(self.state_db, immediate=True) as db:
             row = db.execute(
                 "SELECT run_id FROM local_runs WHERE display_name=?", (request.display_name,)
             ).fetchone()
@@ -258,7 +177,7 @@ class LocalLauncher:
                     request.pipeline,
                     json.dumps(dict(request.parameters)),
                     QUEUED,
-                    _now(),
+                    now(),
                     str(run_dir),
                     os.getpid(),
                 ),
@@ -297,7 +216,7 @@ class LocalLauncher:
 
     # -- one run -------------------------------------------------------------------------
     def _execute(self, run_id: str, request: RunRequest, package: Path, run_dir: Path) -> None:
-        started = _now()
+        started = now()
         self._update(run_id, status=RUNNING, started_at=started)
         log.info("local run started", extra={"run_id": run_id, "run_name": request.display_name})
         status, error = FAILED, None
@@ -313,7 +232,7 @@ class LocalLauncher:
         finally:
             shutil.rmtree(run_dir / "tmp", ignore_errors=True)
             shutil.rmtree(run_dir / "workspace", ignore_errors=True)
-        finished = _now()
+        finished = now()
         self._update(
             run_id,
             status=status,
@@ -370,7 +289,7 @@ class LocalLauncher:
         command = [
             sys.executable,
             "-m",
-            "kfp_chain.local_runner",
+            "kfp_chain.adapters.local.child",
             "--package",
             str(package.resolve()),
             "--pipeline-root",
@@ -453,12 +372,12 @@ class LocalLauncher:
     # -- bookkeeping ---------------------------------------------------------------------
     def _update(self, run_id: str, **columns: Any) -> None:
         assignments = ", ".join(f"{name}=?" for name in columns)
-        with _db(self.state_db) as db:
+        with transaction(self.state_db) as db:
             db.execute(f"UPDATE local_runs SET {assignments} WHERE run_id=?", (*columns.values(), run_id))
 
     def _fail_orphans(self) -> None:
         """Runs left queued or running by a process that no longer exists can never report: mark them failed."""
-        with _db(self.state_db) as db:
+        with transaction(self.state_db) as db:
             rows = db.execute(
                 "SELECT run_id, pid FROM local_runs WHERE status IN (?, ?)", (QUEUED, RUNNING)
             ).fetchall()
@@ -466,7 +385,7 @@ class LocalLauncher:
                 if not _alive(int(pid)):
                     db.execute(
                         "UPDATE local_runs SET status=?, finished_at=?, error=? WHERE run_id=?",
-                        (FAILED, _now(), f"interrupted: process {pid} ended before the run finished", run_id),
+                        (FAILED, now(), f"interrupted: process {pid} ended before the run finished", run_id),
                     )
 
 
@@ -489,8 +408,8 @@ def start_by_hand(settings: Settings, key: RcKey, wait: bool = True) -> str:
     and its run-completion event has been posted to `settings.event_sink`, since this process's
     workers die with it.
     """
-    from .folder_store import FolderSource
-    from .parameters import resolve_parameters
+    from ...parameters import resolve_parameters
+    from ..folder.source import FolderSource
 
     if settings.from_kubernetes:
         raise PermanentError("starting a run by hand needs RUNCONFIGURATIONS set to a folder")
@@ -518,63 +437,3 @@ def start_by_hand(settings: Settings, key: RcKey, wait: bool = True) -> str:
         return launcher.start_run(request)
     finally:
         launcher.close(wait=wait)
-
-
-# -- the child process ------------------------------------------------------------------
-def _typed(parameters: Mapping[str, str], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """RunConfiguration parameters are strings; the pipeline's declared input types decide the rest."""
-    typed: dict[str, Any] = {}
-    for name, value in parameters.items():
-        spec = inputs.get(name)
-        kind = str(getattr(spec, "type", "String"))
-        if kind == "Integer":
-            typed[name] = int(value)
-        elif kind == "Float":
-            typed[name] = float(value)
-        elif kind == "Boolean":
-            typed[name] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif kind in ("List", "Struct") or kind.startswith(("typing.List", "typing.Dict")):
-            typed[name] = json.loads(value)
-        else:
-            typed[name] = value
-    return typed
-
-
-def _child_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="run one compiled pipeline package with kfp.local")
-    parser.add_argument("--package", required=True, type=Path)
-    parser.add_argument("--pipeline-root", required=True, type=Path)
-    parser.add_argument("--workspace", required=True, type=Path)
-    parser.add_argument("--parameters", default="{}")
-    parser.add_argument("--result", required=True, type=Path)
-    args = parser.parse_args(argv)
-
-    outcome: dict[str, Any] = {"status": FAILED}
-    try:
-        from kfp import components, local
-
-        args.workspace.mkdir(parents=True, exist_ok=True)
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False),
-            pipeline_root=str(args.pipeline_root),
-            workspace_root=str(args.workspace),
-            raise_on_error=True,
-        )
-        pipeline = components.load_component_from_file(str(args.package))
-        inputs = pipeline.component_spec.inputs or {}
-        pipeline(**_typed(json.loads(args.parameters), inputs))
-        outcome = {"status": SUCCEEDED}
-    except Exception as exc:
-        outcome = {"status": FAILED, "error": _plain(f"{type(exc).__name__}: {exc}")}
-        print(outcome["error"], file=sys.stderr)
-    args.result.write_text(json.dumps(outcome))
-    return 0 if outcome["status"] == SUCCEEDED else 1
-
-
-def _plain(text: str) -> str:
-    """kfp.local colours its messages for terminals; the state store wants plain text."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)[:2000]
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child_main())

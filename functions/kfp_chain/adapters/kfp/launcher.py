@@ -1,4 +1,4 @@
-"""Starting runs on a KFP server through `kfp.Client`: the one place KFP errors are translated.
+"""Starting runs on a KFP server through `kfp.Client` (its errors are translated in `errors`).
 
 A run is found by its deterministic display name before one is created (the create may have
 succeeded on an earlier attempt whose answer was lost); pipeline and version are looked up by
@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 
 import urllib3
 
-from .errors import BackendUnavailable, DeploymentFault, RejectedByBackend, UnknownPipeline
-from .ports import RunRequest
+from ...errors import BackendUnavailable, RejectedByBackend, UnknownPipeline
+from ..ports import RunRequest
+from .errors import kfp_errors
 
 __all__ = ["KfpLauncher", "kfp_client", "pipeline_display_name"]
 
@@ -64,7 +65,8 @@ def kfp_client(
         kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(token_file)
     if namespace:
         kwargs["namespace"] = namespace
-    client = _translate("connect to KFP", lambda: kfp.Client(**kwargs))
+    with kfp_errors("connect to KFP"):
+        client = kfp.Client(**kwargs)
     rest = client._run_api.api_client.rest_client  # one ApiClient is shared by every API of the client
     pool = _TimeoutPoolManager(num_pools=4, **rest.pool_manager.connection_pool_kw)
     pool.default_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
@@ -113,8 +115,9 @@ class KfpLauncher:
     def finished_at(self, run_id: str) -> datetime | None:
         """The run's finish time as KFP reports it; None for a run KFP does not know or that runs on."""
         try:
-            run = _translate(f"get run {run_id!r}", lambda: self.client.get_run(run_id))
-        except UnknownPipeline:  # _translate's 404: a run of another KFP, or deleted
+            with kfp_errors(f"get run {run_id!r}"):
+                run = self.client.get_run(run_id)
+        except UnknownPipeline:  # kfp_errors' 404: a run of another KFP, or deleted
             return None
         finished = getattr(run, "finished_at", None)
         if not isinstance(finished, datetime) or finished.year < 2000:  # KFP sends 1970 while running
@@ -128,8 +131,9 @@ class KfpLauncher:
         run; KFP refusing our own credentials (401/403) says nothing about the run: temporary.
         """
         try:
-            run = _translate(f"get run {run_id!r}", lambda: self.client.get_run(run_id))
-        except UnknownPipeline:  # _translate's name for any 404
+            with kfp_errors(f"get run {run_id!r}"):
+                run = self.client.get_run(run_id)
+        except UnknownPipeline:  # kfp_errors' name for any 404
             return None
         except RejectedByBackend as exc:
             if exc.status == 400:
@@ -179,16 +183,14 @@ class KfpLauncher:
             ),
             runtime_config=V2beta1RuntimeConfig(parameters=dict(request.parameters)),
         )
-        run = _translate(
-            f"create run {request.display_name!r}",
-            lambda: client._run_api.run_service_create_run(run=body),
-            carries_spec=True,
-        )
+        with kfp_errors(f"create run {request.display_name!r}", carries_spec=True):
+            run = client._run_api.run_service_create_run(run=body)
         return str(run.run_id)
 
     def _pipeline_id(self, name: str, request: RunRequest) -> str:
         client = self.client
-        pipeline_id = _translate(f"find pipeline {name!r}", lambda: client.get_pipeline_id(name))
+        with kfp_errors(f"find pipeline {name!r}"):
+            pipeline_id = client.get_pipeline_id(name)
         if pipeline_id is None:
             raise UnknownPipeline(f"pipeline {name!r} does not exist in KFP (for {request.runconfiguration})")
         return str(pipeline_id)
@@ -203,10 +205,8 @@ class KfpLauncher:
         client = self.client
         body = V2beta1Experiment(display_name=name, namespace=self.namespace)
         try:
-            created = _translate(
-                f"create experiment {name!r}",
-                lambda: client._experiment_api.experiment_service_create_experiment(experiment=body),
-            )
+            with kfp_errors(f"create experiment {name!r}"):
+                created = client._experiment_api.experiment_service_create_experiment(experiment=body)
             return str(created.experiment_id)
         except RejectedByBackend as exc:
             if exc.status != 409:
@@ -223,29 +223,23 @@ class KfpLauncher:
     def _named(self, what: str, list_call: Callable[..., Any], name: str, items: str) -> list[Any]:
         """KFP objects whose display name is exactly `name` (the filter is a server-side hint only)."""
         predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
-        response = _translate(
-            what,
-            lambda: list_call(
+        with kfp_errors(what):
+            response = list_call(
                 page_size=10, filter=json.dumps({"predicates": [predicate]}), namespace=self.namespace
-            ),
-        )
+            )
         return [x for x in (getattr(response, items) or []) if x.display_name == name]
 
     def _version_id(self, pipeline_id: str, name: str, version: str | None) -> str:
         client = self.client
         if version is None:
-            response = _translate(
-                f"latest version of {name!r}",
-                lambda: client.list_pipeline_versions(pipeline_id, sort_by="created_at desc", page_size=1),
-            )
+            with kfp_errors(f"latest version of {name!r}"):
+                response = client.list_pipeline_versions(pipeline_id, sort_by="created_at desc", page_size=1)
         else:
             predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": version}
-            response = _translate(
-                f"version {version!r} of {name!r}",
-                lambda: client.list_pipeline_versions(
+            with kfp_errors(f"version {version!r} of {name!r}"):
+                response = client.list_pipeline_versions(
                     pipeline_id, filter=json.dumps({"predicates": [predicate]}), page_size=1
-                ),
-            )
+                )
         versions = response.pipeline_versions or []
         if not versions:
             what = f"version {version!r}" if version else "any version"
@@ -282,44 +276,3 @@ class IdCache:
         """Drops these ids; False when none was cached (so a retry would ask KFP the same)."""
         with self._lock:
             return bool([self._ids.pop(key) for key in keys if key in self._ids])
-
-
-def _translate(what: str, work: Callable[[], T], carries_spec: bool = False) -> T:
-    """The one place KFP's answers become kfp-chain's errors.
-
-    `carries_spec`: the request carries what a RunConfiguration says (the run's parameters), so a
-    400 may be that RunConfiguration's fault and is acknowledged as a skip. Any other request is
-    kfp-chain's own (lookups by name, experiments), and a 400 to it means the deployment is wrong:
-    multi-user KFP without KFP_NAMESPACE answers exactly that.
-    """
-    from kfp_server_api.exceptions import ApiException
-
-    try:
-        return work()
-    except ApiException as exc:
-        status = int(exc.status or 0)
-        if status == 0 or status == 429 or status >= 500:
-            raise BackendUnavailable(f"KFP: {what}: HTTP {status} {exc.reason}") from exc
-        if status in (401, 403) or (status == 400 and not carries_spec):
-            # Our token expired or lacks access, or KFP refuses a request only we shaped: the
-            # deployment's fault, never the event's.
-            raise DeploymentFault(
-                f"KFP: {what}: HTTP {status} {_message(exc)}: kfp-chain's KFP credentials need fixing",
-                "kfp",
-                status,
-            ) from exc
-        if status == 404:
-            raise UnknownPipeline(f"KFP: {what}: not found") from exc
-        raise RejectedByBackend(f"KFP: {what}: HTTP {status} {_message(exc)}", status) from exc
-    except (urllib3.exceptions.HTTPError, OSError, TimeoutError) as exc:
-        raise BackendUnavailable(f"KFP: {what}: {type(exc).__name__}: {exc}") from exc
-    except ValueError as exc:  # e.g. get_pipeline_id with several pipelines of one name
-        raise RejectedByBackend(f"KFP: {what}: {exc}") from exc
-
-
-def _message(exc: Any) -> str:
-    try:
-        body = json.loads(exc.body or "{}")
-    except ValueError:
-        return str(exc.reason)
-    return str(body.get("message") or body.get("error") or exc.reason)

@@ -25,10 +25,10 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from .chain import Outcome
-from .intake import RunCompletion
-from .invalid import InvalidObject
-from .runconfiguration import KIND, PLURAL, RcKey
+from ...chain import Outcome
+from ...intake import RunCompletion
+from ...invalid import InvalidObject
+from ...runconfiguration import KIND, PLURAL, RcKey
 
 __all__ = ["INVALID_REASON", "REASONS", "KubernetesEventObserver"]
 

@@ -1,7 +1,7 @@
 """The small interfaces through which the core reaches the world: Kubernetes, KFP and the clock.
 
-The chain only ever calls these; `kubernetes_store`, `folder_store`, `kfp_launcher` and
-`local_runner` implement them, and tests pass in the real implementations pointed at the fakes in
+The chain only ever calls these; the subpackages `kubernetes`, `folder`, `kfp` and `local`
+implement them, and tests pass in the real implementations pointed at the fakes in
 `tests/fakes/`. Keeping them this narrow is what lets intake, indexing and resolution stay pure.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from .dependents import DependentsIndex
-from .runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
+from ..dependents import DependentsIndex
+from ..runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
 
 __all__ = [
     "ClaimInfo",

@@ -1,7 +1,7 @@
 """The naive dependents index: list every RunConfiguration on every event.
 
 Correct by construction and O(N) per event; it is the comparison `make bench` measures the
-watch-backed index (`index_watch`) against, and the mode for sources that cannot be watched
+watch-backed index (`adapters.kubernetes.watch`) against, and the mode for sources that cannot be watched
 (a folder of YAML files, re-read so that edits apply at once).
 
 The source skips invalid RunConfigurations and keeps the set it skipped (`source.invalid`), as of
@@ -11,7 +11,7 @@ its last read; `ready()` re-reads a folder (cheap, and what the next event reads
 
 from __future__ import annotations
 
-from .dependents import DependentsIndex
+from ..dependents import DependentsIndex
 from .ports import RunConfigurationSource
 
 __all__ = ["ListIndex"]

@@ -1,0 +1,134 @@
+"""The exactly-once ledger on one machine: claims and completions as rows in SQLite.
+
+Claims and completions are rows under a primary key (dependent, upstream, runId) written in
+`BEGIN IMMEDIATE` transactions, which gives the same exactly-once guarantee the resourceVersion
+precondition gives in the cluster, and a permanent record of every trigger rather than only the
+latest.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ...runconfiguration import Artifact, RcKey
+from ..ports import ClaimInfo, ClaimState, Clock, SystemClock, Trigger
+from .db import connect
+
+__all__ = ["SqliteLedger"]
+
+
+def _any_consumed(db: sqlite3.Connection, trigger: Trigger) -> bool:
+    for upstream, run_id in trigger.inputs:
+        row = db.execute(
+            "SELECT run_id FROM consumed WHERE dependent=? AND upstream=?",
+            (str(trigger.dependent), str(upstream)),
+        ).fetchone()
+        if row is not None and row[0] == run_id:
+            return True
+    return False
+
+
+def _overlap(db: sqlite3.Connection, trigger: Trigger, holder: str, now: float) -> ClaimState | None:
+    """For a join: DONE when another recorded join consumed one of its runs, HELD when another live
+    claim shares a run with it. SQLite keeps every join, so "each run joined at most once" holds
+    however late a claim or a completion comes."""
+    mine = set(trigger.inputs)
+    _, upstreams, runs = trigger.ledger_key
+    rows = db.execute(
+        "SELECT upstream, run_id, holder, expires_at, done FROM claims WHERE dependent=? AND NOT (upstream=? AND run_id=?)",
+        (str(trigger.dependent), upstreams, runs),
+    ).fetchall()
+    held = False
+    for other_upstreams, other_runs, other_holder, expires, done in rows:
+        pairs = set(zip(other_upstreams.split("+"), str(other_runs).split("+"), strict=False))
+        if not {(str(u), r) for u, r in mine} & pairs:
+            continue
+        if done:
+            return ClaimState.DONE
+        held = held or (other_holder != holder and expires > now)
+    return ClaimState.HELD if held else None
+
+
+class SqliteLedger:
+    def __init__(self, state_db: Path, clock: Clock | None = None) -> None:
+        self.state_db = state_db
+        self.clock = clock or SystemClock()
+
+    def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState:
+        now = self.clock.now().timestamp()
+        key = trigger.ledger_key
+        with connect(self.state_db, immediate=True) as db:
+            row = db.execute(
+                "SELECT holder, expires_at, done FROM claims WHERE dependent=? AND upstream=? AND run_id=?",
+                key,
+            ).fetchone()
+            if row is not None and row[2]:
+                return ClaimState.DONE
+            if trigger.joined and _any_consumed(db, trigger):
+                return ClaimState.DONE  # another join consumed one of these runs: this set never starts
+            if trigger.joined and (overlap := _overlap(db, trigger, holder, now)) is not None:
+                return overlap
+            if row is not None and row[0] != holder and row[1] > now:
+                return ClaimState.HELD
+            db.execute(
+                "INSERT INTO claims (dependent, upstream, run_id, holder, expires_at, updated_at) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT (dependent, upstream, run_id)"
+                " DO UPDATE SET holder=excluded.holder, expires_at=excluded.expires_at, updated_at=excluded.updated_at",
+                (*key, holder, now + lease.total_seconds(), now),
+            )
+        return ClaimState.ACQUIRED
+
+    def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
+        key = trigger.ledger_key
+        with connect(self.state_db, immediate=True) as db:
+            db.execute(
+                "UPDATE claims SET done=1, kfp_run_id=?, updated_at=? WHERE dependent=? AND upstream=? AND run_id=?",
+                (run_id, self.clock.now().timestamp(), *key),
+            )
+            db.executemany(
+                "INSERT INTO consumed (dependent, upstream, run_id) VALUES (?,?,?)"
+                " ON CONFLICT (dependent, upstream) DO UPDATE SET run_id=excluded.run_id",
+                [(str(trigger.dependent), str(upstream), run) for upstream, run in trigger.inputs],
+            )
+
+    def release(self, trigger: Trigger, holder: str) -> None:
+        key = trigger.ledger_key
+        with connect(self.state_db, immediate=True) as db:
+            db.execute(
+                "DELETE FROM claims WHERE dependent=? AND upstream=? AND run_id=? AND holder=? AND done=0",
+                (*key, holder),
+            )
+
+    def record_succeeded(self, key: RcKey, run_id: str, artifacts: tuple[Artifact, ...]) -> None:
+        payload = json.dumps([{"name": a.name, "location": a.location} for a in artifacts])
+        with connect(self.state_db, immediate=True) as db:
+            db.execute(
+                "INSERT INTO latest_succeeded (runconfiguration, run_id, artifacts, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (runconfiguration) DO UPDATE SET run_id=excluded.run_id,"
+                " artifacts=excluded.artifacts, updated_at=excluded.updated_at",
+                (str(key), run_id, payload, self.clock.now().timestamp()),
+            )
+
+    def claims(self) -> list[ClaimInfo]:
+        """Claims on triggers not yet done, live or expired (a done row is a record, not a claim)."""
+        with connect(self.state_db) as db:
+            rows = db.execute(
+                "SELECT dependent, upstream, run_id, holder, expires_at FROM claims WHERE done=0 ORDER BY updated_at"
+            ).fetchall()
+        return [
+            ClaimInfo(RcKey.parse(dependent), upstream, run_id, holder, datetime.fromtimestamp(expires, UTC))
+            for dependent, upstream, run_id, holder, expires in rows
+        ]
+
+    def triggers(self) -> list[dict[str, Any]]:
+        """Every trigger on record, for the CLI, the demo and tests."""
+        with connect(self.state_db) as db:
+            rows = db.execute(
+                "SELECT dependent, upstream, run_id, holder, done, kfp_run_id FROM claims ORDER BY updated_at"
+            ).fetchall()
+        keys = ("dependent", "upstream", "runId", "holder", "done", "kfpRunId")
+        return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -1,0 +1,1 @@
+"""Runs started on a KFP API server through `kfp.Client`."""

@@ -1,0 +1,159 @@
+"""What the claim annotations and `status.triggers` of one RunConfiguration object say.
+
+Pure reads of the object as the API server returned it, shared by the ledger (which decides on
+them) and `kfp-chain explain` (which shows them). A claim is the annotation
+`kfp-chain.io/claim.<digest of upstream and runId>` holding `{upstream, runId, holder, expiresAt}`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ...runconfiguration import RcKey
+from ..ports import ClaimInfo, Trigger
+
+__all__ = [
+    "CLAIM_PREFIX",
+    "claim_value",
+    "claims_in",
+    "consumed",
+    "consumed_runs",
+    "done_claims",
+    "expired",
+    "moved_since_planned",
+    "overlapping_claim",
+]
+
+CLAIM_PREFIX = "kfp-chain.io/claim."
+
+
+def moved_since_planned(obj: dict[str, Any], trigger: Trigger) -> bool:
+    """A join whose upstreams' consumed runs are no longer what its plan saw has been superseded."""
+    return bool(trigger.planned_on) and consumed_runs(obj, trigger) != dict(trigger.planned_on)
+
+
+def consumed_runs(obj: dict[str, Any], trigger: Trigger) -> dict[str, str | None]:
+    """The run `status.triggers` records as consumed for each of the trigger's upstreams (None: none)."""
+    entries = ((obj.get("status") or {}).get("triggers") or {}).get("runConfigurations") or {}
+    found: dict[str, str | None] = {}
+    for upstream, _ in trigger.inputs:
+        names = [str(upstream)] + (
+            [upstream.name] if upstream.namespace == trigger.dependent.namespace else []
+        )
+        found[str(upstream)] = next(
+            (str(e["providerId"]) for n in names if (e := entries.get(n) or {}).get("providerId")), None
+        )
+    return found
+
+
+def done_claims(obj: dict[str, Any]) -> list[str]:
+    """Claim annotations whose trigger `status.triggers` already records as consumed (leftovers)."""
+    key = RcKey(
+        str((obj.get("metadata") or {}).get("namespace")), str((obj.get("metadata") or {}).get("name"))
+    )
+    done = []
+    for annotation in (obj.get("metadata") or {}).get("annotations") or {}:
+        if annotation.startswith(CLAIM_PREFIX):
+            trigger = _claimed_trigger(key, claim_value(obj, annotation) or {})
+            if trigger is not None and consumed(obj, trigger):
+                done.append(annotation)
+    return done
+
+
+def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
+    """The trigger a claim's value names (`upstream` and `runId`, joined by `+` for a fan-in)."""
+    upstreams, runs = str(claim.get("upstream", "")).split("+"), str(claim.get("runId", "")).split("+")
+    if len(upstreams) != len(runs):
+        return None
+    try:
+        pairs = [(RcKey.parse(u), r) for u, r in zip(upstreams, runs, strict=True)]
+    except ValueError:
+        return None
+    return Trigger.fan_in(dependent, pairs) if len(pairs) > 1 else Trigger(dependent, *pairs[0])
+
+
+def overlapping_claim(obj: dict[str, Any], trigger: Trigger, mine: str, holder: str, now: datetime) -> bool:
+    """Another holder's live claim on a fan-in set sharing a run with `trigger`'s.
+
+    Two sets that share a run (the event's run joined with two successive successes of another
+    upstream, planned a moment apart) have two claim annotations, so each claim alone lets both
+    through and that run is consumed twice (the fault-injection suite found this). Our claim is
+    written guarded by the resourceVersion we checked, so of two such claimants one sees the other.
+    """
+    key = RcKey(str(obj["metadata"].get("namespace")), str(obj["metadata"].get("name")))
+    ours = set(trigger.inputs)
+    for annotation in (obj.get("metadata") or {}).get("annotations") or {}:
+        if not annotation.startswith(CLAIM_PREFIX) or annotation == mine:
+            continue
+        claim = claim_value(obj, annotation) or {}
+        other = _claimed_trigger(key, claim)
+        if other is None or claim.get("holder") == holder or expired(claim, now):
+            continue
+        if ours & set(other.inputs):
+            return True
+    return False
+
+
+def consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
+    """The trigger's run is recorded as consumed; for a fan-in, any of its runs is.
+
+    A fan-in set one of whose runs another join has consumed can never start: the dependent waits
+    for a new success of that upstream (and a fully consumed set is a plain duplicate).
+    """
+    entries = ((obj.get("status") or {}).get("triggers") or {}).get("runConfigurations") or {}
+    return any(_consumed_one(entries, trigger.dependent, u, r) for u, r in trigger.inputs)
+
+
+def _consumed_one(entries: dict[str, Any], dependent: RcKey, upstream: RcKey, run_id: str) -> bool:
+    for name in (str(upstream), upstream.name):
+        if (entries.get(name) or {}).get("providerId") == run_id:
+            if name == upstream.name and upstream.namespace != dependent.namespace:
+                continue
+            return True
+    return False
+
+
+def claims_in(obj: dict[str, Any]) -> list[ClaimInfo]:
+    """The claims an object carries on triggers not done yet, live or expired, read without the API."""
+    metadata = obj.get("metadata") or {}
+    key = RcKey(str(metadata.get("namespace") or "default"), str(metadata.get("name") or ""))
+    found = []
+    done = set(done_claims(obj))
+    for annotation in sorted(metadata.get("annotations") or {}):
+        if not annotation.startswith(CLAIM_PREFIX) or annotation in done:
+            continue
+        value = claim_value(obj, annotation) or {}
+        try:
+            expires: datetime | None = datetime.fromisoformat(str(value.get("expiresAt")))
+        except ValueError:
+            expires = None
+        found.append(
+            ClaimInfo(
+                key,
+                str(value.get("upstream", "?")),
+                str(value.get("runId", "?")),
+                str(value.get("holder", "?")),
+                expires,
+            )
+        )
+    return found
+
+
+def claim_value(obj: dict[str, Any], annotation: str) -> dict[str, Any] | None:
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(annotation)
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"holder": "?", "expiresAt": "1970-01-01T00:00:00+00:00"}  # unreadable: treat as expired
+    return value if isinstance(value, dict) else None
+
+
+def expired(claim: dict[str, Any], now: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(str(claim.get("expiresAt"))) <= now
+    except ValueError:
+        return True
