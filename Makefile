@@ -20,9 +20,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 venv: $(STAMP) ## create .venv with pinned runtime and dev dependencies
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, and the import contracts of pyproject.toml (import-linter)
 	$(BIN)/ruff check functions tests examples bench
 	$(BIN)/ruff format --check functions tests examples bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP) ## mypy (strict on functions/)
 	$(BIN)/mypy
