@@ -49,6 +49,9 @@ def get_app() -> App:
     (the watch index, the local runner) do not survive a fork.
     """
     global _app, _pid
+    app = _app
+    if app is not None and _pid == os.getpid():
+        return app  # every request asks: no lock once built
     with _lock:
         if _app is None or _pid != os.getpid():
             settings = Settings.from_env()

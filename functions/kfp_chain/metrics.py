@@ -49,6 +49,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._by_request: dict[tuple[str, str], tuple[Any, Any]] = {}
         r = self.registry
         self.events_received = Counter(
             "kfp_chain_events_received",
@@ -158,10 +159,20 @@ class Metrics:
     # -- the HTTP boundary ------------------------------------------------------------------
     def observe_request(self, event_status: str | None, http_status: int, seconds: float) -> None:
         outcome = answer_class(http_status)
-        self.events_received.labels(event_status or "unknown", outcome).inc()
+        received, handling = self._request_series(event_status or "unknown", outcome)
+        received.inc()
         if outcome == "rejected":
             self.events_rejected.labels(str(http_status)).inc()
-        self.handling_seconds.labels(outcome).observe(seconds)
+        handling.observe(seconds)
+
+    def _request_series(self, status: str, outcome: str) -> tuple[Any, Any]:
+        """The two series every request touches, looked up once per label pair (a handful in all):
+        `labels()` takes a lock and builds a key each time, on the path every event takes."""
+        series = self._by_request.get((status, outcome))
+        if series is None:
+            series = self.events_received.labels(status, outcome), self.handling_seconds.labels(outcome)
+            self._by_request[(status, outcome)] = series
+        return series
 
     def observe_reconcile(self, found: int, remaining: int, result: str) -> None:
         self.pending_triggers.labels("found").set(found)
