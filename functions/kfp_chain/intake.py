@@ -23,6 +23,7 @@ drop real events.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -220,9 +221,14 @@ def _is_json(content_type: str) -> bool:
 
 def _json_object(body: bytes, field: str) -> Mapping[str, Any]:
     try:
-        value = orjson.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"{field} is not valid JSON: {_first_line(exc)}", field=field) from exc
+        value = orjson.loads(body)  # every event takes this path: the fast decoder first
+    except (ValueError, UnicodeDecodeError):
+        # orjson is strict RFC 8259; the json module also reads NaN and Infinity (in fields nobody
+        # reads) and words its errors as before. Only bodies orjson refuses pay for a second decode.
+        try:
+            value = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidEvent(f"{field} is not valid JSON: {_first_line(exc)}", field=field) from exc
     if not isinstance(value, dict):
         raise InvalidEvent(f"{field} must be a JSON object, got {type(value).__name__}", field=field)
     return value
