@@ -170,6 +170,14 @@ class Ledger(Protocol):
 
     def claim(self, trigger: Trigger, holder: str, lease: timedelta) -> ClaimState: ...
 
+    def consumed(self, trigger: Trigger) -> bool:
+        """Whether `claim` would answer DONE now: the ledger's own rule, read without writing.
+
+        `kfp-chain explain` asks this rather than keeping a copy of the rule that could drift
+        from it (which runs count as consumed, by which name, for a join any of its runs).
+        """
+        ...
+
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None: ...
 
     def release(self, trigger: Trigger, holder: str) -> None: ...

@@ -32,25 +32,34 @@ def _any_consumed(db: sqlite3.Connection, trigger: Trigger) -> bool:
     return False
 
 
-def _overlap(db: sqlite3.Connection, trigger: Trigger, holder: str, now: float) -> ClaimState | None:
-    """For a join: DONE when another recorded join consumed one of its runs, HELD when another live
-    claim shares a run with it. SQLite keeps every join, so "each run joined at most once" holds
-    however late a claim or a completion comes."""
-    mine = set(trigger.inputs)
+def _done(db: sqlite3.Connection, trigger: Trigger) -> bool:
+    """The rule behind DONE, which `claim` decides on and `consumed` reports: the trigger's own row is
+    done; for a join, also when one of its runs is consumed or shared with another recorded join.
+    SQLite keeps every join, so "each run joined at most once" holds however late a claim or a
+    completion comes."""
+    row = db.execute(
+        "SELECT done FROM claims WHERE dependent=? AND upstream=? AND run_id=?", trigger.ledger_key
+    ).fetchone()
+    if row is not None and row[0]:
+        return True
+    if not trigger.joined:
+        return False
+    return _any_consumed(db, trigger) or any(done for done, _, _ in _overlapping(db, trigger))
+
+
+def _overlapping(db: sqlite3.Connection, trigger: Trigger) -> list[tuple[int, str, float]]:
+    """(done, holder, expires_at) of the dependent's other claims sharing a run with the join."""
+    mine = {(str(u), r) for u, r in trigger.inputs}
     _, upstreams, runs = trigger.ledger_key
     rows = db.execute(
         "SELECT upstream, run_id, holder, expires_at, done FROM claims WHERE dependent=? AND NOT (upstream=? AND run_id=?)",
         (str(trigger.dependent), upstreams, runs),
     ).fetchall()
-    held = False
-    for other_upstreams, other_runs, other_holder, expires, done in rows:
-        pairs = set(zip(other_upstreams.split("+"), str(other_runs).split("+"), strict=False))
-        if not {(str(u), r) for u, r in mine} & pairs:
-            continue
-        if done:
-            return ClaimState.DONE
-        held = held or (other_holder != holder and expires > now)
-    return ClaimState.HELD if held else None
+    return [
+        (done, holder, expires)
+        for other_upstreams, other_runs, holder, expires, done in rows
+        if mine & set(zip(other_upstreams.split("+"), str(other_runs).split("+"), strict=False))
+    ]
 
 
 class SqliteLedger:
@@ -66,12 +75,10 @@ class SqliteLedger:
                 "SELECT holder, expires_at, done FROM claims WHERE dependent=? AND upstream=? AND run_id=?",
                 key,
             ).fetchone()
-            if row is not None and row[2]:
-                return ClaimState.DONE
-            if trigger.joined and _any_consumed(db, trigger):
-                return ClaimState.DONE  # another join consumed one of these runs: this set never starts
-            if trigger.joined and (overlap := _overlap(db, trigger, holder, now)) is not None:
-                return overlap
+            if _done(db, trigger):
+                return ClaimState.DONE  # done, or a join sharing a run another join consumed: never starts
+            if trigger.joined and any(h != holder and e > now for _, h, e in _overlapping(db, trigger)):
+                return ClaimState.HELD  # another live claim shares a run with this join
             if row is not None and row[0] != holder and row[1] > now:
                 return ClaimState.HELD
             db.execute(
@@ -81,6 +88,13 @@ class SqliteLedger:
                 (*key, holder, now + lease.total_seconds(), now),
             )
         return ClaimState.ACQUIRED
+
+    def consumed(self, trigger: Trigger) -> bool:
+        """`claim`'s DONE rule (`_done`) read without a write; no store yet: nothing consumed."""
+        if not self.state_db.exists():
+            return False  # opening would create it, and a dry run leaves no trace
+        with connect(self.state_db) as db:
+            return _done(db, trigger)
 
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
         key = trigger.ledger_key

@@ -20,6 +20,7 @@ __all__ = [
     "claims_in",
     "consumed",
     "consumed_runs",
+    "done",
     "done_claims",
     "expired",
     "moved_since_planned",
@@ -94,6 +95,12 @@ def overlapping_claim(obj: dict[str, Any], trigger: Trigger, mine: str, holder: 
         if ours & set(other.inputs):
             return True
     return False
+
+
+def done(obj: dict[str, Any], trigger: Trigger) -> bool:
+    """The rule behind the ledger's DONE: the trigger is consumed, or (a join) superseded since its
+    plan. `KubernetesLedger.claim` decides on it and `KubernetesLedger.consumed` reports it."""
+    return consumed(obj, trigger) or moved_since_planned(obj, trigger)
 
 
 def consumed(obj: dict[str, Any], trigger: Trigger) -> bool:

@@ -27,11 +27,10 @@ from ..ports import ClaimState, Clock, SystemClock, Trigger
 from .claims import (
     CLAIM_PREFIX,
     claim_value,
-    consumed,
     consumed_runs,
+    done,
     done_claims,
     expired,
-    moved_since_planned,
     overlapping_claim,
 )
 from .errors import Conflict, NotFound, kubernetes_errors
@@ -88,7 +87,7 @@ class KubernetesLedger:
         annotation = CLAIM_PREFIX + trigger.claim_id
         obj, fresh = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
-            if consumed(obj, trigger) or moved_since_planned(obj, trigger):
+            if done(obj, trigger):
                 return ClaimState.DONE  # done, or superseded: a newer join was recorded since this one's plan
             current = claim_value(obj, annotation)
             now = self.clock.now()
@@ -120,6 +119,11 @@ class KubernetesLedger:
                 return ClaimState.ACQUIRED
             obj, fresh = self._require(trigger.dependent), True
         raise ClaimConflict(f"claiming {trigger.display_name!r}: the object kept changing under us")
+
+    def consumed(self, trigger: Trigger) -> bool:
+        """`claim`'s DONE rule (`claims.done`) on a fresh read of the dependent; writes nothing."""
+        obj = self.source.get_object(trigger.dependent)
+        return obj is not None and done(obj, trigger)
 
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
         """Records the trigger as consumed; the claim goes with the next claim's write (see above)."""

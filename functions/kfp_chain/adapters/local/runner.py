@@ -41,8 +41,9 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from ...completion_event import encode, run_completion_data, run_completion_event
 from ...errors import BackendUnavailable, KfpChainError, PermanentError, UnknownPipeline
-from ...intake import EVENT_TYPE, RunCompletion
+from ...intake import RunCompletion
 from ...runconfiguration import Artifact, ArtifactDeclaration, RcKey
 from ...settings import Settings
 from ..folder.ledger import SqliteLedger
@@ -253,17 +254,17 @@ class LocalLauncher:
         )
         if status == SUCCEEDED:
             self._record_succeeded(request, run_id, artifacts)
-        data = {
-            "status": status,
-            "runConfigurationName": str(request.runconfiguration),
-            "pipelineName": f"{request.runconfiguration.namespace}/{package.stem}",
-            "runId": run_id,
-            "runName": request.display_name,
-            "artifacts": [{"name": a.name, "location": a.location} for a in artifacts],
-            "provider": PROVIDER,
-            "runStartTime": started,
-            "runEndTime": finished,
-        }
+        data = run_completion_data(
+            str(request.runconfiguration),
+            run_id,
+            status="succeeded" if status == SUCCEEDED else "failed",
+            pipeline=f"{request.runconfiguration.namespace}/{package.stem}",
+            run_name=request.display_name,
+            artifacts=artifacts,
+            provider=PROVIDER,
+            run_start_time=started,
+            run_end_time=finished,
+        )
         self._update(run_id, event_status=self._post(run_id, data))
 
     def _record_succeeded(self, request: RunRequest, run_id: str, artifacts: tuple[Artifact, ...]) -> None:
@@ -322,19 +323,10 @@ class LocalLauncher:
         if self.sink_url is None:
             log.info("no event sink configured: run-completion event not sent", extra={"run_id": run_id})
             return None
-        from cloudevents.conversion import to_binary
-        from cloudevents.http import CloudEvent
-
-        event = CloudEvent(
-            {
-                "type": EVENT_TYPE,
-                "source": EVENT_SOURCE,
-                "id": run_id,
-                "subject": data["runConfigurationName"],
-            },
-            data,
+        event = run_completion_event(
+            data, source=EVENT_SOURCE, event_id=run_id, subject=data["runConfigurationName"]
         )
-        headers, body = to_binary(event)
+        headers, body = encode(event, "binary")
         retrying = Retrying(
             stop=stop_after_attempt(POST_ATTEMPTS),
             wait=wait_exponential(multiplier=0.25, max=4),

@@ -1,5 +1,7 @@
-"""What `kfp-chain reconcile` and the pending part of `kfp-chain explain` do, apart from parsing options.
+"""Pending triggers as `kfp-chain` shows them, and the command's reconcile pass.
 
+What `kfp-chain reconcile` does, and the pending part of `kfp-chain explain`, apart from parsing
+options.
 A dry run reads what the CLI has loaded (RunConfigurations with their status, and the claims the
 ledger holds) and plans each pending trigger with the function's own `plan_one`; nothing is
 written. A real pass builds the same App the `on_reconcile` function runs and calls the same
@@ -12,16 +14,34 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+import click
+from rich.console import Console
+from rich.markup import escape
 
 from .adapters.ports import ClaimInfo
 from .chain import plan_one
 from .dependents import DependentsIndex
+from .inventory import load
 from .reconcile import Pending, pending_triggers
 from .runconfiguration import RcKey, RunConfiguration
 from .settings import Settings
+from .terminal import console, emit_json
 
-__all__ = ["PendingView", "dry_run", "pending_views", "run_pass"]
+__all__ = [
+    "PendingView",
+    "Would",
+    "claim_json",
+    "dry_run_report",
+    "involving",
+    "pending_views",
+    "print_pending",
+    "reconcile_now",
+    "run_pass",
+]
+
+Would = Literal["would-start", "not-started", "in-progress"]
 
 log = logging.getLogger("kfp_chain.cli")
 
@@ -31,7 +51,7 @@ class PendingView:
     """One pending trigger as a person reads it: what would start, or why not, and who holds it."""
 
     pending: Pending
-    would: str  # would-start | not-started | in-progress
+    would: Would
     parameters: dict[str, str]
     reason: str | None = None
     detail: str | None = None
@@ -88,7 +108,7 @@ def pending_views(
     return views
 
 
-def dry_run(
+def dry_run_report(
     settings: Settings, runconfigurations: list[RunConfiguration], claims: list[ClaimInfo]
 ) -> dict[str, Any]:
     views = pending_views(settings, runconfigurations, claims)
@@ -122,3 +142,49 @@ def run_pass(settings: Settings) -> tuple[int, dict[str, Any]]:
 
 def involving(views: list[PendingView], key: RcKey) -> list[PendingView]:
     return [v for v in views if key in (v.pending.dependent.key, v.pending.upstream.key)]
+
+
+def print_pending(out: Console, pending: list[PendingView], claims: list[ClaimInfo]) -> None:
+    """Pending triggers and claims in progress, for people (`explain` and `reconcile --dry-run`)."""
+    if pending:
+        out.print(
+            f"{len(pending)} pending trigger(s) (reconcile starts them; `kfp-chain reconcile` does it now):"
+        )
+        for v in pending:
+            item = v.pending
+            since = f"last consumed {escape(item.consumed)}" if item.consumed else "never consumed one"
+            out.print(
+                f"- [bold]{escape(str(item.dependent.key))}[/] <- {escape(str(item.upstream.key))} latest run "
+                f"{escape(item.run_id)} ({since}): {escape(v.would)}"
+                + (f": {escape(v.reason)}" if v.reason else "")
+            )
+    for c in claims:
+        until = c.expires_at.isoformat() if c.expires_at else "?"
+        out.print(
+            f"claim in progress: {escape(str(c.dependent))} <- {escape(c.upstream)} run {escape(c.run_id)}, "
+            f"held by {escape(c.holder)} until {escape(until)}"
+        )
+
+
+def reconcile_now(settings: Settings, dry_run: bool, output: str) -> int:
+    """`kfp-chain reconcile [--dry-run]`: one pass (or its dry run) and its report; the exit status."""
+    if dry_run:
+        loaded = load(settings)
+        if output == "json":
+            emit_json(dry_run_report(settings, loaded.runconfigurations, loaded.claims))
+            return 0
+        out = console()
+        views = pending_views(settings, loaded.runconfigurations, loaded.claims)
+        out.print(f"dry run: {len(views)} pending trigger(s), nothing written")
+        print_pending(out, views, [c for c in loaded.claims if c.live(datetime.now(UTC))])
+        return 0
+    status, body = run_pass(settings)
+    if output == "json":
+        emit_json({"status": status, **body})
+    else:
+        click.echo(
+            f"reconcile: {body.get('pending', 0)} pending, {body.get('started', 0)} started, "
+            f"{body.get('duplicates', 0)} already started, {body.get('remaining', 0)} still pending"
+            + (f" ({body['message']})" if "message" in body else "")
+        )
+    return 1 if status >= 300 else 0
