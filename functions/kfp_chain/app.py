@@ -18,15 +18,16 @@ from typing import Any
 from .adapters.list_index import ListIndex
 from .adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
 from .auth import Authenticator, build_authenticator
-from .chain import Chain, ChainOptions, Observer, Report
+from .chain import Chain, ChainOptions
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
 from .delivery import CLOCK_SKEW_SECONDS
 from .dependents import DependentsIndex
 from .errors import ConfigurationError, DeploymentFault, InvalidEvent, Refused, TemporaryError
 from .intake import RunCompletion, parse_request
 from .logs import configure_logging
-from .metrics import MeasuredIndex, Metrics, MetricsObserver
+from .metrics import MeasuredIndex, Metrics, MetricsObserver, PassResult
 from .observers import LogObserver
+from .outcomes import Observer, OutcomeKind, Report
 from .runconfiguration import RcKey
 from .settings import Settings
 from .tracing import TracingObserver, event_span
@@ -261,20 +262,20 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         log.warning("reconcile pass could not read the RunConfigurations: %s", exc)
         if isinstance(exc, DeploymentFault):
             app.metrics.deployment_faults.labels(exc.backend).inc()
-        app.metrics.reconcile_passes.labels("failed").inc()
+        app.metrics.reconcile_passes.labels(PassResult.FAILED).inc()
         return 503, {"error": exc.reason, "message": str(exc)}
     except Exception as exc:  # a bug must still answer, and a 5xx makes the failure visible
         log.exception("reconcile pass failed")
-        app.metrics.reconcile_passes.labels("failed").inc()
+        app.metrics.reconcile_passes.labels(PassResult.FAILED).inc()
         return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
     report = app.chain.reconcile(index)
-    result = "clean" if report.remaining == 0 else "partial"
+    result = PassResult.CLEAN if report.remaining == 0 else PassResult.PARTIAL
     app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
     body = report.as_body()
     log.info(
         "reconcile pass: %d pending, %d started, %d still pending",
         len(report.pending),
-        report.count("started"),
+        report.count(OutcomeKind.STARTED),
         report.remaining,
         extra={k: v for k, v in body.items() if k != "triggers"}
         | {"seconds": round(time.perf_counter() - started, 3)},

@@ -3,8 +3,10 @@
 The flow, in this order and only in this direction:
     intake (done by the caller) -> find dependents -> resolve parameters -> claim -> start run -> record
 
-`plan` is pure (index + event -> what would happen and why); the CLI's `explain` calls it, so a dry
-run takes the exact code path the function takes. `handle` carries the plan out through the ports.
+Finding dependents and resolving their parameters is `planning.plan`, pure, and shared with the CLI's
+`explain` so that a dry run takes the function's own code path. This module holds only what needs
+I/O and time: `handle` carries each plan out through the ports (claim -> start run -> record) and
+answers with the values of `outcomes.py`.
 
 Exactly-once protocol, per (dependent, upstream, upstream runId) trigger:
  1. claim it in the ledger (optimistic concurrency); DONE -> a duplicate, HELD -> 5xx and retry;
@@ -33,9 +35,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -47,115 +49,20 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .adapters.ports import ClaimState, IndexProvider, Launcher, Ledger, RunRequest, Trigger
+from .adapters.ports import ClaimState, IndexProvider, Launcher, Ledger, Trigger
 from .dependents import DependentsIndex
-from .errors import (
-    AwaitingUpstreams,
-    CycleRefused,
-    InputTooOld,
-    InvalidPolicy,
-    PermanentError,
-    TemporaryError,
-    TriggerInProgress,
-    UnresolvableParameter,
-)
-from .fan_in import Lookup, fan_in_inputs, finished_time
+from .errors import CycleRefused, InputTooOld, PermanentError, TemporaryError, TriggerInProgress
+from .fan_in import Lookup, finished_time
 from .intake import RunCompletion
-from .parameters import resolve_parameters
+from .outcomes import ONE_OFF_NOTE, Observer, Outcome, OutcomeKind, Report, Via
+from .planning import Plan, plan, plan_one
 from .reconcile import Pending, ReconcileReport, pending_triggers
-from .runconfiguration import TRIGGER_POLICIES, RcKey, RunConfiguration
+from .settings import InitialTrigger
 
-__all__ = ["Chain", "ChainOptions", "Observer", "Outcome", "Plan", "Report", "plan", "plan_one"]
+__all__ = ["Chain", "ChainOptions"]
 
 log = logging.getLogger("kfp_chain")
 T = TypeVar("T")
-
-STARTED = "started"
-DUPLICATE = "duplicate"
-SKIPPED = "skipped"
-RETRY = "retry"
-ONE_OFF_NOTE = "a one-off Run (no runConfigurationName): nothing depends on it"
-ADOPTED = "adopted"  # reconcile, KFP_CHAIN_INITIAL_TRIGGER=skip: recorded as consumed, no run
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What one dependent would do for an event: start with `parameters`, or not, and why."""
-
-    dependent: RunConfiguration
-    trigger: Trigger
-    parameters: dict[str, str] = field(default_factory=dict)
-    omitted: tuple[str, ...] = ()
-    refusal: PermanentError | TemporaryError | None = None  # temporary: a fan-in's fresh reads failed
-
-    @property
-    def runnable(self) -> bool:
-        return self.refusal is None
-
-    def request(self, default_experiment: str) -> RunRequest:
-        return RunRequest(
-            runconfiguration=self.dependent.key,
-            display_name=self.trigger.display_name,
-            pipeline=self.dependent.pipeline,
-            experiment=self.dependent.experiment or default_experiment,
-            parameters=self.parameters,
-            artifacts=self.dependent.artifacts,
-            labels={
-                "kfp-chain/dependent": str(self.dependent.key),
-                "kfp-chain/upstream": self.trigger.ledger_key[1],
-                "kfp-chain/upstream-run-id": self.trigger.ledger_key[2],
-            },
-        )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    dependent: RcKey
-    outcome: str  # started | duplicate | skipped | retry | adopted
-    reason: str | None = None
-    detail: str | None = None
-    run_id: str | None = None
-    display_name: str | None = None
-    parameters: dict[str, str] = field(default_factory=dict)
-    via: str | None = None  # "reconcile" when reconcile carried it out; None on the event path
-    repeat: bool = False  # reconcile refusing the same trigger for the same reason as a pass before
-
-    def as_json(self) -> dict[str, object]:
-        """What an answer's body says of this dependent: only the fields that say something."""
-        return {k: v for k, v in vars(self).items() if v not in (None, {}, False)} | {
-            "dependent": str(self.dependent)
-        }
-
-    backend: str | None = None  # for a deployment fault: which backend refused us (kubernetes, kfp)
-
-
-@dataclass(frozen=True)
-class Report:
-    event: RunCompletion
-    outcomes: tuple[Outcome, ...] = ()
-    note: str | None = None
-
-    @property
-    def retry(self) -> bool:
-        """True when the broker must redeliver: some dependent hit a temporary fault."""
-        return any(o.outcome == RETRY for o in self.outcomes)
-
-    def as_body(self) -> dict[str, object]:
-        return {
-            "event": {
-                "runConfigurationName": self.event.emitter,
-                "runId": self.event.run_id,
-                "status": self.event.status,
-            },
-            "note": self.note,
-            "dependents": [o.as_json() for o in self.outcomes],
-        }
-
-
-class Observer(Protocol):
-    """Hears every decision: logs, metrics and Kubernetes Events hang off this."""
-
-    def on_outcome(self, event: RunCompletion, outcome: Outcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -166,59 +73,9 @@ class ChainOptions:
     retry_budget_seconds: float = 20.0
     record_latest_runs: bool = True
     allows: Callable[[str], bool] = lambda namespace: True
-    initial_trigger: str = "run"  # or "skip": see settings.INITIAL_TRIGGERS and docs/reliability.md
+    initial_trigger: InitialTrigger = "run"  # see docs/reliability.md
     reconcile_budget_seconds: float = 40.0  # a pass starts no new trigger after this; the rest wait
     fence_seconds: float = 16.0  # one call's timeouts + clock skew: what a claim must still hold at a create
-
-
-def plan(
-    index: DependentsIndex, event: RunCompletion, allows: Callable[[str], bool] = lambda _: True
-) -> list[Plan]:
-    """Pure: which dependents an event triggers, with which parameters, and why not the others."""
-    return [
-        plan_one(index, event, dependent)
-        for dependent in index.dependents_of(event.run_configuration)
-        if allows(dependent.key.namespace)
-    ]
-
-
-def plan_one(
-    index: DependentsIndex, event: RunCompletion, dependent: RunConfiguration, lookup: Lookup | None = None
-) -> Plan:
-    """Pure: what `event` means for one dependent; the event path and reconcile both plan here.
-
-    `lookup` reads other RunConfigurations (their latest successes and artifacts); the index by
-    default, fresher reads when the caller has them.
-    """
-    get = lookup or index.get
-    trigger = Trigger(dependent.key, event.run_configuration, event.run_id)
-    if dependent.trigger_policy not in TRIGGER_POLICIES:
-        policy = dependent.trigger_policy
-        return Plan(
-            dependent, trigger, refusal=InvalidPolicy(f"{dependent.key}: unknown trigger policy {policy!r}")
-        )
-    cycle = index.refused_edge(event.run_configuration, dependent.key)
-    if cycle is not None:
-        path = " -> ".join(str(k) for k in cycle)
-        refusal = CycleRefused(
-            f"{event.run_configuration} -> {dependent.key} closes a trigger cycle among {path}"
-        )
-        return Plan(dependent, trigger, refusal=refusal)
-    if dependent.fan_in:
-        inputs, awaited = fan_in_inputs(dependent, event, get)
-        if awaited:
-            return Plan(
-                dependent,
-                trigger,
-                refusal=AwaitingUpstreams(f"{dependent.key} waits for " + "; ".join(awaited)),
-            )
-        seen = [(str(u), dependent.triggers_consumed.get(u)) for u, _ in inputs]
-        trigger = Trigger.fan_in(dependent.key, inputs, seen)
-    try:
-        resolved = resolve_parameters(dependent, event, get)
-    except UnresolvableParameter as exc:
-        return Plan(dependent, trigger, refusal=exc)
-    return Plan(dependent, trigger, resolved.values, resolved.omitted)
 
 
 class Chain:
@@ -317,7 +174,7 @@ class Chain:
 
     # -- one dependent ---------------------------------------------------------------
     def _carry_out(
-        self, event: RunCompletion, plan: Plan, deadline: float, via: str | None = None
+        self, event: RunCompletion, plan: Plan, deadline: float, via: Via | None = None
     ) -> Outcome:
         # One holder per delivery, not per process and not per attempt: two threads of one replica
         # handling the same redelivered event exclude each other as two replicas do, while this
@@ -330,7 +187,7 @@ class Chain:
         except (TemporaryError, PermanentError) as exc:
             outcome = Outcome(
                 plan.dependent.key,
-                RETRY if isinstance(exc, TemporaryError) else SKIPPED,
+                OutcomeKind.RETRY if isinstance(exc, TemporaryError) else OutcomeKind.SKIPPED,
                 reason=exc.reason,
                 detail=str(exc),
                 display_name=plan.trigger.display_name,
@@ -362,7 +219,7 @@ class Chain:
                     raise
             return Outcome(
                 trigger.dependent,
-                ADOPTED,
+                OutcomeKind.ADOPTED,
                 reason="initial-trigger-skipped",
                 display_name=trigger.display_name,
             )
@@ -370,7 +227,9 @@ class Chain:
         try:
             outcome = replace(self._retrying(adopt, deadline), via="reconcile")
         except TemporaryError as exc:
-            outcome = Outcome(trigger.dependent, RETRY, reason=exc.reason, detail=str(exc), via="reconcile")
+            outcome = Outcome(
+                trigger.dependent, OutcomeKind.RETRY, reason=exc.reason, detail=str(exc), via="reconcile"
+            )
         self._tell(event, outcome)
         return outcome
 
@@ -387,7 +246,10 @@ class Chain:
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
         if state is ClaimState.DONE:
             return Outcome(
-                plan.dependent.key, DUPLICATE, reason="already-triggered", display_name=trigger.display_name
+                plan.dependent.key,
+                OutcomeKind.DUPLICATE,
+                reason="already-triggered",
+                display_name=trigger.display_name,
             )
         if state is ClaimState.HELD:
             raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
@@ -416,7 +278,7 @@ class Chain:
             raise
         return Outcome(
             plan.dependent.key,
-            DUPLICATE if found else STARTED,
+            OutcomeKind.DUPLICATE if found else OutcomeKind.STARTED,
             reason="run-already-existed" if found else None,
             run_id=run_id,
             display_name=trigger.display_name,

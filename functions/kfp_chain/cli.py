@@ -48,6 +48,7 @@ from .errors import ConfigurationError, KfpChainError
 from .explain import DRY_RUN_ID, show_explanation
 from .findings import show_validation
 from .graph import GRAPH_FORMATS, show_graph
+from .intake import RunStatus
 from .inventory import first_line
 from .pending import reconcile_now
 from .runconfiguration import Artifact, RcKey
@@ -115,7 +116,7 @@ def explain(
     target: str,
     artifacts: tuple[Artifact, ...],
     run_id: str | None,
-    status: str | None,
+    status: RunStatus | None,
     settings: Settings,
     output: str,
 ) -> None:
@@ -160,7 +161,7 @@ def validate(strict: bool, settings: Settings, output: str) -> int:
 
 @main.command()
 @click.argument("url")
-@status_option("succeeded")
+@status_option(RunStatus.SUCCEEDED)
 @click.option(
     "--rc", "rc", required=True, metavar="NAMESPACE/NAME", help="The RunConfiguration whose run completed."
 )
@@ -179,7 +180,7 @@ def validate(strict: bool, settings: Settings, output: str) -> int:
 @output_option
 def send(
     url: str,
-    status: Any,
+    status: RunStatus,
     rc: str,
     artifacts: tuple[Artifact, ...],
     mode: Any,

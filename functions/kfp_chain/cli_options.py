@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import click
 
 from .errors import ConfigurationError
+from .intake import RunStatus
 from .runconfiguration import Artifact, RcKey
 from .settings import Settings
 
@@ -33,7 +34,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 Output = Literal["text", "json"]
-STATUSES = ("succeeded", "failed")
 
 
 class Misconfigured(click.ClickException):
@@ -117,8 +117,13 @@ def run_id_option(help: str) -> Callable[[F], F]:
     return click.option("--run-id", help=help)
 
 
-def status_option(default: str | None, help: str | None = None) -> Callable[[F], F]:
-    """`--status succeeded|failed`, the completed run's status."""
+def status_option(default: RunStatus | None, help: str | None = None) -> Callable[[F], F]:
+    """`--status succeeded|failed`, the completed run's status, handed on as a `RunStatus`."""
     return click.option(
-        "--status", type=click.Choice(STATUSES), default=default, show_default=default is not None, help=help
+        "--status",
+        type=click.Choice([status.value for status in RunStatus]),  # members would show their names
+        default=None if default is None else default.value,
+        show_default=default is not None,
+        help=help,
+        callback=lambda _ctx, _param, value: None if value is None else RunStatus(value),
     )

@@ -18,12 +18,11 @@ from typing import Any, Literal
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from .intake import EVENT_TYPE
+from .intake import EVENT_TYPE, RunStatus
 from .runconfiguration import Artifact
 
-__all__ = ["Encoding", "Status", "encode", "run_completion_data", "run_completion_event"]
+__all__ = ["Encoding", "encode", "run_completion_data", "run_completion_event"]
 
-Status = Literal["succeeded", "failed"]
 Encoding = Literal["binary", "structured"]
 
 
@@ -31,7 +30,7 @@ def run_completion_data(
     run_configuration: str,
     run_id: str,
     *,
-    status: Status = "succeeded",
+    status: RunStatus = RunStatus.SUCCEEDED,
     pipeline: str = "",
     run_name: str = "",
     artifacts: Iterable[Artifact] = (),

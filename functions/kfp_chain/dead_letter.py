@@ -27,6 +27,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
 from .errors import InvalidEvent
+from .outcomes import OutcomeKind
 from .runconfiguration import RcKey, nonempty
 
 __all__ = ["DeadLetter", "handle_dead_letter", "parse_dead_letter"]
@@ -156,7 +157,7 @@ def _missed(error_data: str | None) -> tuple[RcKey, ...]:
     dependents = body.get("dependents") if isinstance(body, dict) else None
     keys = []
     for entry in dependents if isinstance(dependents, list) else ():
-        if isinstance(entry, dict) and entry.get("outcome") == "retry":
+        if isinstance(entry, dict) and entry.get("outcome") == OutcomeKind.RETRY:
             key = _key(entry.get("dependent"))
             if key is not None:
                 keys.append(key)

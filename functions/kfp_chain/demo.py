@@ -32,7 +32,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .adapters.local.runner import start_by_hand
-from .adapters.local.runs import LocalRun, list_runs
+from .adapters.local.runs import FINISHED, LocalRun, LocalRunStatus, list_runs
+from .outcomes import OutcomeKind
 from .runconfiguration import RcKey
 from .settings import Settings
 
@@ -182,8 +183,10 @@ class Demo:
                 return False
             examples = [r for r in runs if r.runconfiguration == str(EXAMPLES_RC)]
             training = [r for r in runs if r.runconfiguration == str(TRAINING_RC)]
-            examples_done = examples and all(r.status == "failed" and r.event_status for r in examples)
-            training_done = training and all(r.status in ("succeeded", "failed") for r in training)
+            examples_done = examples and all(
+                r.status == LocalRunStatus.FAILED and r.event_status for r in examples
+            )
+            training_done = training and all(r.status in FINISHED for r in training)
             if (training_done and all(r.event_status is not None for r in training)) or examples_done:
                 settled_at = settled_at or time.monotonic()
                 if time.monotonic() - settled_at >= SETTLE_SECONDS:
@@ -209,11 +212,12 @@ class Demo:
             if entry.get("outcome") or entry.get("dependent"):
                 outcome = entry.get("outcome", message)
                 why = entry.get("reason") or entry.get("error")
-                if outcome == "skipped" and message.startswith("not started: "):
+                if outcome == OutcomeKind.SKIPPED and message.startswith("not started: "):
                     why = f"{why}: {message.removeprefix('not started: ')}"  # e.g. what a fan-in awaits
                 self.say(
                     f"event received from {entry.get('emitter')} run {_short(entry.get('upstreamRunId'))}:"
-                    f" {entry.get('dependent')} -> {outcome}" + (f" ({why})" if outcome != "started" else "")
+                    f" {entry.get('dependent')} -> {outcome}"
+                    + (f" ({why})" if outcome != OutcomeKind.STARTED else "")
                 )
             elif entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
                 self.say(f"function {str(entry.get('level')).lower()}: {message}")
@@ -229,10 +233,10 @@ class Demo:
             parameters = ", ".join(f"{k}={v}" for k, v in run.parameters.items()) or "no parameters"
             self.say(f"{who} started: pipeline {run.pipeline}, {parameters}")
         if run.status != (previous or ("",))[0]:
-            if run.status == "succeeded":
+            if run.status == LocalRunStatus.SUCCEEDED:
                 artifacts = ", ".join(f"{a.name}={a.location}" for a in run.artifacts) or "no artifacts"
                 self.say(f"{who} succeeded: {artifacts}{self._accuracy(run)}")
-            elif run.status == "failed":
+            elif run.status == LocalRunStatus.FAILED:
                 self.say(f"{who} FAILED: {run.error}")
         if run.event_status is not None and (previous is None or previous[1] is None):
             self.say(f"{who}: run-completion event posted to the function (HTTP {run.event_status})")
@@ -256,7 +260,7 @@ class Demo:
         if len(training) != 1:
             self.say(f"expected exactly one training run, found {len(training)}")
             return False
-        if training[0].status != "succeeded":
+        if training[0].status != LocalRunStatus.SUCCEEDED:
             self.say(f"the training run {training[0].status}")
             return False
         self.say("chain complete: the training run succeeded, triggered exactly once")

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .adapters.local.runs import LocalRun
+from .adapters.local.runs import FINISHED, LocalRun, LocalRunStatus
 from .demo import Demo, read_metrics, run_demo
 from .runconfiguration import RcKey
 
@@ -79,7 +79,7 @@ def judge(runs: Sequence[LocalRun]) -> RoundResult:
         found = by_rc.get(key, [])
         if len(found) != 1:
             problems.append(f"expected one {role} run ({key}), found {len(found)}")
-        elif found[0].status != "succeeded":
+        elif found[0].status != LocalRunStatus.SUCCEEDED:
             problems.append(f"the {role} run {found[0].status}: {found[0].error or 'no error recorded'}")
         else:
             single[key] = found[0]
@@ -87,7 +87,7 @@ def judge(runs: Sequence[LocalRun]) -> RoundResult:
         problems.append(f"expected exactly one ensemble run, found {len(ensembles)}")
         return RoundResult(tuple(problems), len(ensembles))
     (ensemble,) = ensembles
-    if ensemble.status != "succeeded":
+    if ensemble.status != LocalRunStatus.SUCCEEDED:
         problems.append(f"the ensemble run {ensemble.status}: {ensemble.error or 'no error recorded'}")
         return RoundResult(tuple(problems), 1)
     if len(single) == 3:
@@ -159,7 +159,7 @@ class EnsembleDemo(Demo):
                 return None
             # A run posts its completion event only after it finished, and the function has queued
             # its dependents by the time it answers: all reported means nothing more will start.
-            if runs and all(r.status in ("succeeded", "failed") and r.event_status is not None for r in runs):
+            if runs and all(r.status in FINISHED and r.event_status is not None for r in runs):
                 settled_at = settled_at or time.monotonic()
                 if time.monotonic() - settled_at >= SETTLE_SECONDS:
                     return runs

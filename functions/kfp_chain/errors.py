@@ -38,8 +38,11 @@ called.
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "AwaitingUpstreams",
+    "Backend",
     "BackendUnavailable",
     "ClaimConflict",
     "ConfigurationError",
@@ -61,6 +64,8 @@ __all__ = [
     "UpstreamNotFinished",
     "UpstreamUnverified",
 ]
+
+Backend = Literal["kubernetes", "kfp"]  # who refused us: the label of `kfp_chain_deployment_faults_total`
 
 
 class KfpChainError(Exception):
@@ -153,7 +158,7 @@ class DeploymentFault(TemporaryError):
 
     reason = "deployment-fault"
 
-    def __init__(self, message: str, backend: str, status: int) -> None:
+    def __init__(self, message: str, backend: Backend, status: int) -> None:
         super().__init__(message)
         self.backend = backend
         self.status = status

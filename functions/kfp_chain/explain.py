@@ -18,14 +18,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from .adapters.ports import ClaimInfo
-from .chain import ONE_OFF_NOTE, Plan, plan
 from .cli_options import parse_key
 from .errors import InvalidEvent
 from .fan_in import join_status
-from .intake import RunCompletion, parse_request
+from .intake import RunCompletion, RunStatus, parse_request
 from .invalid import blocking_problems
 from .inventory import Loaded, load
+from .outcomes import ONE_OFF_NOTE
 from .pending import claim_json, involving, pending_views, print_pending
+from .planning import Plan, plan
 from .runconfiguration import Artifact, RcKey
 from .settings import Settings
 from .terminal import console, emit_json
@@ -105,7 +106,7 @@ def decide(loaded: Loaded, event: RunCompletion) -> tuple[list[Decision], str | 
 
 
 def event_from(
-    target: str, loaded: Loaded, status: str | None, run_id: str | None, artifacts: tuple[Artifact, ...]
+    target: str, loaded: Loaded, status: RunStatus | None, run_id: str | None, artifacts: tuple[Artifact, ...]
 ) -> tuple[RunCompletion, bool]:
     """An event from a JSON file (data object or structured CloudEvent) or from `NS/RC` + options.
 
@@ -144,7 +145,7 @@ def event_from(
         rc = next((r for r in loaded.runconfigurations if r.key == key), None)
         declared = rc.artifacts if rc is not None else ()
         artifacts = tuple(Artifact(d.name, f"<{key}:{d.name}>") for d in declared)
-    event = RunCompletion(key, status or "succeeded", run_id or DRY_RUN_ID, artifacts=artifacts)
+    event = RunCompletion(key, status or RunStatus.SUCCEEDED, run_id or DRY_RUN_ID, artifacts=artifacts)
     return event, placeholders and bool(artifacts)
 
 
@@ -153,7 +154,7 @@ def show_explanation(
     target: str,
     artifacts: tuple[Artifact, ...],
     run_id: str | None,
-    status: str | None,
+    status: RunStatus | None,
     output: str,
 ) -> None:
     """`kfp-chain explain`: load, decide, and show the decisions with what is pending around them."""

@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from .settings import LogFormat
+
 __all__ = ["JsonFormatter", "configure_logging"]
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -39,7 +41,7 @@ class TextFormatter(logging.Formatter):
         return f"{record.levelname:<7} {record.getMessage()} {fields}".rstrip()
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(level: str = "INFO", fmt: LogFormat = "json") -> None:
     """Idempotent: functions-framework may import the entry module more than once."""
     logger = logging.getLogger("kfp_chain")
     logger.setLevel(level)

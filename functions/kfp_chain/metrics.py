@@ -14,6 +14,7 @@ The metric names are listed in docs/operability.md.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from prometheus_client import (
@@ -26,22 +27,39 @@ from prometheus_client import (
 )
 
 from .adapters.ports import IndexProvider
-from .chain import Outcome
 from .dependents import DependentsIndex
 from .intake import RunCompletion
+from .outcomes import Outcome, OutcomeKind
 
-__all__ = ["CONTENT_TYPE_LATEST", "MeasuredIndex", "Metrics", "MetricsObserver"]
+__all__ = ["CONTENT_TYPE_LATEST", "AnswerClass", "MeasuredIndex", "Metrics", "MetricsObserver", "PassResult"]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
 
-def answer_class(http_status: int) -> str:
+class AnswerClass(StrEnum):
     """The outcome label of a request: what the broker does next, not the exact status code."""
+
+    HANDLED = "handled"  # 2xx: done, never redelivered
+    REJECTED = "rejected"  # 4xx: unusable, never redelivered
+    RETRY = "retry"  # 503: a temporary fault, redelivered
+    ERROR = "error"  # any other 5xx: a bug, redelivered
+
+
+class PassResult(StrEnum):
+    """The result label of a reconcile pass; `PARTIAL` is normal, `FAILED` needs someone."""
+
+    CLEAN = "clean"  # nothing left pending
+    PARTIAL = "partial"  # some triggers still pending: the next pass takes them
+    FAILED = "failed"  # the RunConfigurations could not be read
+
+
+def answer_class(http_status: int) -> AnswerClass:
+    """Four classes, not the status code: the broker acts on the class, and the series stay bounded."""
     if http_status < 300:
-        return "handled"
+        return AnswerClass.HANDLED
     if http_status < 500:
-        return "rejected"
-    return "retry" if http_status == 503 else "error"
+        return AnswerClass.REJECTED
+    return AnswerClass.RETRY if http_status == 503 else AnswerClass.ERROR
 
 
 class Metrics:
@@ -161,11 +179,11 @@ class Metrics:
         outcome = answer_class(http_status)
         received, handling = self._request_series(event_status or "unknown", outcome)
         received.inc()
-        if outcome == "rejected":
+        if outcome == AnswerClass.REJECTED:
             self.events_rejected.labels(str(http_status)).inc()
         handling.observe(seconds)
 
-    def _request_series(self, status: str, outcome: str) -> tuple[Any, Any]:
+    def _request_series(self, status: str, outcome: AnswerClass) -> tuple[Any, Any]:
         """The two series every request touches, looked up once per label pair (a handful in all):
         `labels()` takes a lock and builds a key each time, on the path every event takes."""
         series = self._by_request.get((status, outcome))
@@ -174,7 +192,7 @@ class Metrics:
             self._by_request[(status, outcome)] = series
         return series
 
-    def observe_reconcile(self, found: int, remaining: int, result: str) -> None:
+    def observe_reconcile(self, found: int, remaining: int, result: PassResult) -> None:
         self.pending_triggers.labels("found").set(found)
         self.pending_triggers.labels("remaining").set(remaining)
         self.reconcile_passes.labels(result).inc()
@@ -222,15 +240,15 @@ class MetricsObserver:
         if outcome.repeat:  # reconcile refusing again what it already refused: counted once
             return
         reason = outcome.reason or "unknown"
-        if outcome.outcome == "started":
+        if outcome.outcome == OutcomeKind.STARTED:
             self.metrics.triggers_started.labels(outcome.dependent.namespace).inc()
             if outcome.via == "reconcile":
                 self.metrics.reconcile_started.labels(outcome.dependent.namespace).inc()
-        elif outcome.outcome == "duplicate":
+        elif outcome.outcome == OutcomeKind.DUPLICATE:
             self.metrics.duplicates.labels(reason).inc()
-        elif outcome.outcome == "skipped":
+        elif outcome.outcome == OutcomeKind.SKIPPED:
             self.metrics.skipped.labels(reason).inc()
-        elif outcome.outcome == "retry":
+        elif outcome.outcome == OutcomeKind.RETRY:
             self.metrics.failures.labels(reason).inc()
             if outcome.backend is not None:
                 self.metrics.deployment_faults.labels(outcome.backend).inc()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 
-from .chain import Outcome
 from .intake import RunCompletion
+from .outcomes import Outcome, OutcomeKind
 
 __all__ = ["LogObserver"]
 
 log = logging.getLogger("kfp_chain.decisions")
+
+# A refusal or a fault needs someone's attention; a started run or a duplicate is the chain working.
+WARN = frozenset({OutcomeKind.SKIPPED, OutcomeKind.RETRY})
 
 
 class LogObserver:
@@ -32,15 +35,12 @@ class LogObserver:
             "traceparent": event.traceparent,
         }
         extra = {k: v for k, v in fields.items() if v is not None}
-        message = {
-            "started": "run started",
-            "duplicate": "duplicate: run already started for this trigger",
-            "skipped": f"not started: {outcome.detail}",
-            "retry": f"temporary fault, broker will retry: {outcome.detail}",
-        }.get(outcome.outcome, outcome.outcome)
-        level = (
-            logging.WARNING
-            if outcome.outcome in ("skipped", "retry") and not outcome.repeat
-            else logging.INFO
-        )
+        messages: dict[OutcomeKind, str] = {
+            OutcomeKind.STARTED: "run started",
+            OutcomeKind.DUPLICATE: "duplicate: run already started for this trigger",
+            OutcomeKind.SKIPPED: f"not started: {outcome.detail}",
+            OutcomeKind.RETRY: f"temporary fault, broker will retry: {outcome.detail}",
+        }
+        message = messages.get(outcome.outcome, outcome.outcome)
+        level = logging.WARNING if outcome.outcome in WARN and not outcome.repeat else logging.INFO
         log.log(level, message, extra=extra)

@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from .adapters.ports import ClaimInfo
-from .chain import plan_one
 from .dependents import DependentsIndex
 from .inventory import load
+from .planning import plan_one
 from .reconcile import Pending, pending_triggers
 from .runconfiguration import RcKey, RunConfiguration
 from .settings import Settings

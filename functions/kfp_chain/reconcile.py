@@ -17,19 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .adapters.ports import Trigger
 from .dependents import DependentsIndex
-from .intake import RunCompletion
+from .intake import RunCompletion, RunStatus
+from .outcomes import Outcome, OutcomeKind
 from .runconfiguration import RcKey, RunConfiguration
-
-if TYPE_CHECKING:
-    from .chain import Outcome
 
 __all__ = ["RECONCILE_SOURCE", "Pending", "ReconcileReport", "pending_triggers"]
 
 RECONCILE_SOURCE = "kfp-chain/reconcile"
+# The outcomes after which a trigger is no longer pending: its run exists, or it is adopted.
+CONSUMED = frozenset({OutcomeKind.STARTED, OutcomeKind.DUPLICATE, OutcomeKind.ADOPTED})
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class Pending:
         """The run-completion event this trigger would have come with."""
         return RunCompletion(
             run_configuration=self.upstream.key,
-            status="succeeded",
+            status=RunStatus.SUCCEEDED,
             run_id=self.run_id,
             artifacts=self.upstream.latest_succeeded_artifacts,
             provider=self.upstream.provider,
@@ -118,32 +117,30 @@ class ReconcileReport:
     pending: tuple[Pending, ...] = ()
     outcomes: tuple[Outcome, ...] = field(default=())
 
-    def count(self, outcome: str) -> int:
-        return sum(1 for o in self.outcomes if o.outcome == outcome)
+    def count(self, kind: OutcomeKind) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == kind)
 
     @property
     def remaining(self) -> int:
         """Triggers still pending after this pass: not reached, refused for now, or hit a fault."""
-        done = ("started", "duplicate", "adopted")
-        return len(self.pending) - sum(1 for o in self.outcomes if o.outcome in done)
+        return len(self.pending) - sum(1 for o in self.outcomes if o.outcome in CONSUMED)
 
     @property
     def faulted(self) -> bool:
-        return any(o.outcome == "retry" and o.reason == "deployment-fault" for o in self.outcomes)
+        """A backend refused our credentials: the pass answers 5xx so the failure is seen."""
+        return any(o.outcome == OutcomeKind.RETRY and o.reason == "deployment-fault" for o in self.outcomes)
 
     def as_body(self) -> dict[str, object]:
+        retries = [o for o in self.outcomes if o.outcome == OutcomeKind.RETRY]
+        held = sum(1 for o in retries if o.reason == "trigger-in-progress")
         return {
             "pending": len(self.pending),
-            "started": self.count("started"),
-            "duplicates": self.count("duplicate"),
-            "adopted": self.count("adopted"),
-            "skipped": self.count("skipped"),
-            "held": sum(
-                1 for o in self.outcomes if o.outcome == "retry" and o.reason == "trigger-in-progress"
-            ),
-            "failed": sum(
-                1 for o in self.outcomes if o.outcome == "retry" and o.reason != "trigger-in-progress"
-            ),
+            "started": self.count(OutcomeKind.STARTED),
+            "duplicates": self.count(OutcomeKind.DUPLICATE),
+            "adopted": self.count(OutcomeKind.ADOPTED),
+            "skipped": self.count(OutcomeKind.SKIPPED),
+            "held": held,
+            "failed": len(retries) - held,
             "remaining": self.remaining,
             "triggers": [o.as_json() for o in self.outcomes],
         }

@@ -19,9 +19,9 @@ from typing import Any
 
 import click
 
-from .completion_event import Encoding, Status, encode, run_completion_data, run_completion_event
+from .completion_event import Encoding, encode, run_completion_data, run_completion_event
 from .errors import InvalidEvent
-from .intake import parse_data
+from .intake import RunStatus, parse_data
 from .runconfiguration import Artifact
 from .terminal import emit_json
 
@@ -31,7 +31,7 @@ __all__ = ["send_event"]
 def send_event(
     url: str,
     *,
-    status: Status,
+    status: RunStatus,
     rc: str,
     artifacts: tuple[Artifact, ...],
     mode: Encoding,

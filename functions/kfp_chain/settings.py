@@ -12,14 +12,23 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from .delivery import DeliveryPolicy, Timings, window_problems
 from .errors import ConfigurationError
 
-__all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
+__all__ = [
+    "ENVIRONMENT_VARIABLES",
+    "AuthMode",
+    "IndexMode",
+    "InitialTrigger",
+    "LogFormat",
+    "PipelineNaming",
+    "Settings",
+]
 
 T = TypeVar("T", int, float)
+C = TypeVar("C", bound=str)
 Getter = Callable[[str], str | None]
 
 ENVIRONMENT_VARIABLES: tuple[str, ...] = (
@@ -59,13 +68,20 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "LOG_FORMAT",
 )
 
-PIPELINE_NAMINGS = ("plain", "kfp-operator")
-INDEX_MODES = ("watch", "list")
-INITIAL_TRIGGERS = ("run", "skip")
+# The closed sets a variable may name, as types: a value outside one is a mypy error wherever it is
+# compared or passed on, not a branch that silently never matches.
+PipelineNaming = Literal["plain", "kfp-operator"]
+IndexMode = Literal["watch", "list"]
+InitialTrigger = Literal["run", "skip"]  # reconcile, for an upstream success never consumed yet
+AuthMode = Literal["none", "oidc"]
+LogFormat = Literal["json", "text"]
+PIPELINE_NAMINGS: tuple[PipelineNaming, ...] = get_args(PipelineNaming)
+INDEX_MODES: tuple[IndexMode, ...] = get_args(IndexMode)
+INITIAL_TRIGGERS: tuple[InitialTrigger, ...] = get_args(InitialTrigger)
 # The shipped Knative Trigger's delivery spec (infra/components/knative-broker/trigger.yaml); a test
 # keeps these, the Trigger and the Service's env in step.
 SHIPPED_DELIVERY = DeliveryPolicy(retry=6, backoff_policy="exponential", backoff_delay=1.0, timeout=30.0)
-AUTH_MODES = ("none", "oidc")
+AUTH_MODES: tuple[AuthMode, ...] = get_args(AuthMode)
 CONNECT_TIMEOUT_SECONDS = 5.0
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -79,15 +95,17 @@ class Settings:
     kfp_namespace: str | None = None
     api_version: str = "pipelines.kubeflow.org/v1beta1"
     namespaces: tuple[str, ...] = ()  # allow-list; empty = every namespace
-    pipeline_naming: str = "plain"
+    pipeline_naming: PipelineNaming = "plain"
     default_experiment: str = "Default"
     record_latest_runs: bool = True
     claim_lease_seconds: float = 20.0
     retry_budget_seconds: float = 10.0
     request_timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, 10.0)  # connect, read: every API call
     delivery: DeliveryPolicy = SHIPPED_DELIVERY  # what the broker in front of us does; see delivery.py
-    initial_trigger: str = "run"  # reconcile, for an upstream success a dependent has never consumed
-    index_mode: str = "watch"
+    initial_trigger: InitialTrigger = (
+        "run"  # reconcile, for an upstream success a dependent has never consumed
+    )
+    index_mode: IndexMode = "watch"
     resync_seconds: float = 300.0
     holder: str = "kfp-chain"
     max_body_bytes: int = 1 << 20
@@ -97,8 +115,8 @@ class Settings:
     event_sink: str | None = None
     port: int = 8080
     log_level: str = "INFO"
-    log_format: str = "json"
-    auth: str = "none"  # "oidc": every POST needs a sender token (auth.py)
+    log_format: LogFormat = "json"
+    auth: AuthMode = "none"  # "oidc": every POST needs a sender token (auth.py)
     oidc_audience: str | None = None
     allowed_senders: tuple[str, ...] = ()
     verify_upstream: bool = False
@@ -141,16 +159,8 @@ class Settings:
         api_version = get("RUNCONFIGURATION_API_VERSION") or "pipelines.kubeflow.org/v1beta1"
         if "/" not in api_version:
             raise ConfigurationError(f"RUNCONFIGURATION_API_VERSION={api_version!r} must be 'group/version'")
-        naming = get("KFP_PIPELINE_NAME") or "plain"
-        if naming not in PIPELINE_NAMINGS:
-            raise ConfigurationError(
-                f"KFP_PIPELINE_NAME={naming!r} must be one of {', '.join(PIPELINE_NAMINGS)}"
-            )
-        index_mode = get("KFP_CHAIN_INDEX") or "watch"
-        if index_mode not in INDEX_MODES:
-            raise ConfigurationError(
-                f"KFP_CHAIN_INDEX={index_mode!r} must be one of {', '.join(INDEX_MODES)}"
-            )
+        naming = _one_of("KFP_PIPELINE_NAME", get("KFP_PIPELINE_NAME") or "plain", PIPELINE_NAMINGS)
+        index_mode = _one_of("KFP_CHAIN_INDEX", get("KFP_CHAIN_INDEX") or "watch", INDEX_MODES)
         lease = _number(get, "KFP_CHAIN_CLAIM_LEASE_SECONDS", 20.0, float)
         budget = _number(get, "KFP_CHAIN_RETRY_BUDGET_SECONDS", 10.0, float)
         read_timeout = _number(get, "KFP_CHAIN_REQUEST_TIMEOUT_SECONDS", 10.0, float)
@@ -162,11 +172,9 @@ class Settings:
                 "KFP_CHAIN_CLAIM_LEASE_SECONDS, KFP_CHAIN_RETRY_BUDGET_SECONDS, KFP_CHAIN_REQUEST_TIMEOUT_SECONDS "
                 "and KFP_CHAIN_DELIVERY_* do not fit together: " + "; ".join(problems)
             )
-        initial = get("KFP_CHAIN_INITIAL_TRIGGER") or "run"
-        if initial not in INITIAL_TRIGGERS:
-            raise ConfigurationError(
-                f"KFP_CHAIN_INITIAL_TRIGGER={initial!r} must be one of {', '.join(INITIAL_TRIGGERS)}"
-            )
+        initial = _one_of(
+            "KFP_CHAIN_INITIAL_TRIGGER", get("KFP_CHAIN_INITIAL_TRIGGER") or "run", INITIAL_TRIGGERS
+        )
         local_dir = Path(get("KFP_CHAIN_LOCAL_DIR") or ".local/kfp-chain")
         port = _number(get, "PORT", 8080, int)
         auth, audience, senders = _auth(get)
@@ -203,7 +211,9 @@ class Settings:
             event_sink=get("KFP_CHAIN_EVENT_SINK") or f"http://127.0.0.1:{port}/",
             port=port,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
-            log_format=get("LOG_FORMAT") or "json",
+            log_format="json"
+            if (get("LOG_FORMAT") or "json") == "json"
+            else "text",  # as ever: not json is text
             auth=auth,
             oidc_audience=audience,
             allowed_senders=senders,
@@ -225,11 +235,17 @@ def _delivery(get: Getter) -> DeliveryPolicy:
         raise ConfigurationError(f"KFP_CHAIN_DELIVERY_*: {exc}") from exc
 
 
-def _auth(get: Getter) -> tuple[str, str | None, tuple[str, ...]]:
+def _one_of(name: str, value: str, choices: tuple[C, ...]) -> C:
+    """`value` as the member of `choices` it names; the start fails on anything else, naming `name`."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ConfigurationError(f"{name}={value!r} must be one of {', '.join(choices)}")
+
+
+def _auth(get: Getter) -> tuple[AuthMode, str | None, tuple[str, ...]]:
     """KFP_CHAIN_AUTH and what it needs; `oidc` without an audience or a sender would let nobody in."""
-    mode = (get("KFP_CHAIN_AUTH") or "none").lower()
-    if mode not in AUTH_MODES:
-        raise ConfigurationError(f"KFP_CHAIN_AUTH={mode!r} must be one of {', '.join(AUTH_MODES)}")
+    mode = _one_of("KFP_CHAIN_AUTH", (get("KFP_CHAIN_AUTH") or "none").lower(), AUTH_MODES)
     audience = get("KFP_CHAIN_OIDC_AUDIENCE")
     senders = tuple(s.strip() for s in (get("KFP_CHAIN_ALLOWED_SENDERS") or "").split(",") if s.strip())
     if mode == "oidc" and (audience is None or not senders):

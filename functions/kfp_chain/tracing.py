@@ -18,8 +18,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from .chain import Outcome
 from .intake import RunCompletion
+from .outcomes import Outcome
 
 __all__ = ["TracingObserver", "current_trace_id", "event_span"]
 
@@ -51,7 +51,7 @@ def event_span(event: RunCompletion) -> Iterator[Any]:
         "cloudevents.event_source": event.source or "",
         "kfp_chain.emitter": event.emitter,
         "kfp_chain.upstream_run_id": event.run_id,
-        "kfp_chain.status": event.status,
+        "kfp_chain.status": str(event.status),  # a plain str: exporters need not know our enums
     }
     with _TRACER.start_as_current_span(
         "kfp-chain handle run-completion",
@@ -81,7 +81,7 @@ class TracingObserver:
             return
         attributes = {
             "kfp_chain.dependent": str(outcome.dependent),
-            "kfp_chain.outcome": outcome.outcome,
+            "kfp_chain.outcome": str(outcome.outcome),
             "kfp_chain.reason": outcome.reason or "",
             "kfp_chain.kfp_run_id": outcome.run_id or "",
         }

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import urllib3
 
 from ...errors import BackendUnavailable, RejectedByBackend, UnknownPipeline
+from ...settings import PipelineNaming
 from ..ports import RunRequest
 from .errors import kfp_errors
 
@@ -74,7 +75,7 @@ def kfp_client(
     return client
 
 
-def pipeline_display_name(pipeline: str, namespace: str, naming: str) -> tuple[str, str | None]:
+def pipeline_display_name(pipeline: str, namespace: str, naming: PipelineNaming) -> tuple[str, str | None]:
     """`spec.run.pipeline` -> (KFP pipeline display name, version display name or None for latest)."""
     name, _, version = pipeline.partition(":")
     if naming == "kfp-operator":
@@ -86,7 +87,7 @@ class KfpLauncher:
     def __init__(
         self,
         client_factory: Callable[[], Any],
-        naming: str = "plain",
+        naming: PipelineNaming = "plain",
         namespace: str | None = None,
     ) -> None:
         self._factory = client_factory

@@ -25,16 +25,21 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from ...chain import Outcome
 from ...intake import RunCompletion
 from ...invalid import InvalidObject
+from ...outcomes import Outcome, OutcomeKind
 from ...runconfiguration import KIND, PLURAL, RcKey
 
 __all__ = ["INVALID_REASON", "REASONS", "KubernetesEventObserver"]
 
 log = logging.getLogger("kfp_chain.kube_events")
 
-REASONS = {"started": "TriggerStarted", "skipped": "TriggerSkipped", "duplicate": "TriggerDuplicate"}
+# Temporary faults (RETRY) get no Event: the broker redelivers and the final decision is reported then.
+REASONS: dict[OutcomeKind, str] = {
+    OutcomeKind.STARTED: "TriggerStarted",
+    OutcomeKind.SKIPPED: "TriggerSkipped",
+    OutcomeKind.DUPLICATE: "TriggerDuplicate",
+}
 INVALID_REASON = "InvalidRunConfiguration"
 COMPONENT = "kfp-chain"
 MAX_MESSAGE = 1024  # the API server refuses longer Event messages
@@ -63,7 +68,9 @@ class KubernetesEventObserver:
             return
         # A fan-in waiting for its other upstreams is the policy working, not a problem.
         kind = (
-            "Warning" if outcome.outcome == "skipped" and outcome.reason != "awaiting-upstreams" else "Normal"
+            "Warning"
+            if outcome.outcome == OutcomeKind.SKIPPED and outcome.reason != "awaiting-upstreams"
+            else "Normal"
         )
         self.write(outcome.dependent, reason, message(event, outcome), kind)
 
@@ -131,9 +138,9 @@ class KubernetesEventObserver:
 def message(event: RunCompletion, outcome: Outcome) -> str:
     """One sentence naming the upstream run and the reason, as `kubectl describe` shows it."""
     upstream = f"{event.run_configuration} run {event.run_id}"
-    if outcome.outcome == "started":
+    if outcome.outcome == OutcomeKind.STARTED:
         return f"started KFP run {outcome.run_id} ({outcome.display_name}) after {upstream}"
-    if outcome.outcome == "duplicate":
+    if outcome.outcome == OutcomeKind.DUPLICATE:
         return f"not started again: {upstream} already triggered KFP run {outcome.run_id or '(recorded)'} ({outcome.reason})"
     return f"not started after {upstream}: {outcome.reason}: {outcome.detail}"
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .runs import FAILED, SUCCEEDED
+from .runs import LocalRunStatus
 
 __all__ = ["main"]
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--result", required=True, type=Path)
     args = parser.parse_args(argv)
 
-    outcome: dict[str, Any] = {"status": FAILED}
+    outcome: dict[str, Any] = {"status": LocalRunStatus.FAILED}
     try:
         from kfp import components, local
 
@@ -65,12 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = components.load_component_from_file(str(args.package))
         inputs = pipeline.component_spec.inputs or {}
         pipeline(**_typed(json.loads(args.parameters), inputs))
-        outcome = {"status": SUCCEEDED}
+        outcome = {"status": LocalRunStatus.SUCCEEDED}
     except Exception as exc:
-        outcome = {"status": FAILED, "error": _plain(f"{type(exc).__name__}: {exc}")}
+        outcome = {"status": LocalRunStatus.FAILED, "error": _plain(f"{type(exc).__name__}: {exc}")}
         print(outcome["error"], file=sys.stderr)
     args.result.write_text(json.dumps(outcome))
-    return 0 if outcome["status"] == SUCCEEDED else 1
+    return 0 if outcome["status"] == LocalRunStatus.SUCCEEDED else 1
 
 
 def _plain(text: str) -> str:

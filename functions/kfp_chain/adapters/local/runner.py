@@ -43,12 +43,12 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from ...completion_event import encode, run_completion_data, run_completion_event
 from ...errors import BackendUnavailable, KfpChainError, PermanentError, UnknownPipeline
-from ...intake import RunCompletion
+from ...intake import RunCompletion, RunStatus
 from ...runconfiguration import Artifact, ArtifactDeclaration, RcKey
 from ...settings import Settings
 from ..folder.ledger import SqliteLedger
 from ..ports import RunRequest
-from .runs import FAILED, QUEUED, RUNNING, SUCCEEDED, LocalRun, list_runs, now, transaction
+from .runs import LocalRun, LocalRunStatus, list_runs, now, transaction
 
 __all__ = [
     "EVENT_SOURCE",
@@ -177,7 +177,7 @@ class LocalLauncher:
                     str(request.runconfiguration),
                     request.pipeline,
                     json.dumps(dict(request.parameters)),
-                    QUEUED,
+                    LocalRunStatus.QUEUED,
                     now(),
                     str(run_dir),
                     os.getpid(),
@@ -218,14 +218,14 @@ class LocalLauncher:
     # -- one run -------------------------------------------------------------------------
     def _execute(self, run_id: str, request: RunRequest, package: Path, run_dir: Path) -> None:
         started = now()
-        self._update(run_id, status=RUNNING, started_at=started)
+        self._update(run_id, status=LocalRunStatus.RUNNING, started_at=started)
         log.info("local run started", extra={"run_id": run_id, "run_name": request.display_name})
-        status, error = FAILED, None
+        status, error = LocalRunStatus.FAILED, None
         artifacts: tuple[Artifact, ...] = ()
         try:
             error = self._run_child(run_id, package, run_dir, request.parameters)
             if error is None:
-                status = SUCCEEDED
+                status = LocalRunStatus.SUCCEEDED
                 artifacts = find_artifacts(run_dir / "root", request.artifacts)
         except Exception as exc:  # a worker must always report, or the chain would wait forever
             error = f"{type(exc).__name__}: {exc}"
@@ -252,12 +252,12 @@ class LocalLauncher:
                 "log_file": str(run_dir / "run.log"),
             },
         )
-        if status == SUCCEEDED:
+        if status == LocalRunStatus.SUCCEEDED:
             self._record_succeeded(request, run_id, artifacts)
         data = run_completion_data(
             str(request.runconfiguration),
             run_id,
-            status="succeeded" if status == SUCCEEDED else "failed",
+            status=RunStatus.SUCCEEDED if status == LocalRunStatus.SUCCEEDED else RunStatus.FAILED,
             pipeline=f"{request.runconfiguration.namespace}/{package.stem}",
             run_name=request.display_name,
             artifacts=artifacts,
@@ -316,7 +316,11 @@ class LocalLauncher:
             outcome = json.loads(result.read_text())
         except (OSError, ValueError):
             return f"local runner exited with code {code} and no result; see {run_dir / 'run.log'}"
-        return None if outcome.get("status") == SUCCEEDED else str(outcome.get("error") or "failed")
+        return (
+            None
+            if outcome.get("status") == LocalRunStatus.SUCCEEDED
+            else str(outcome.get("error") or "failed")
+        )
 
     def _post(self, run_id: str, data: dict[str, Any]) -> int | None:
         """Posts the event in binary mode, retrying while the sink is down or answers 5xx/429."""
@@ -371,13 +375,19 @@ class LocalLauncher:
         """Runs left queued or running by a process that no longer exists can never report: mark them failed."""
         with transaction(self.state_db) as db:
             rows = db.execute(
-                "SELECT run_id, pid FROM local_runs WHERE status IN (?, ?)", (QUEUED, RUNNING)
+                "SELECT run_id, pid FROM local_runs WHERE status IN (?, ?)",
+                (LocalRunStatus.QUEUED, LocalRunStatus.RUNNING),
             ).fetchall()
             for run_id, pid in rows:
                 if not _alive(int(pid)):
                     db.execute(
                         "UPDATE local_runs SET status=?, finished_at=?, error=? WHERE run_id=?",
-                        (FAILED, now(), f"interrupted: process {pid} ended before the run finished", run_id),
+                        (
+                            LocalRunStatus.FAILED,
+                            now(),
+                            f"interrupted: process {pid} ended before the run finished",
+                            run_id,
+                        ),
                     )
 
 
@@ -411,7 +421,7 @@ def start_by_hand(settings: Settings, key: RcKey, wait: bool = True) -> str:
         raise PermanentError(f"RunConfiguration {key} is not in {settings.runconfigurations}")
     if not rc.pipeline:
         raise PermanentError(f"RunConfiguration {key} names no pipeline")
-    by_hand = RunCompletion(run_configuration=key, status="succeeded", run_id="by-hand")
+    by_hand = RunCompletion(run_configuration=key, status=RunStatus.SUCCEEDED, run_id="by-hand")
     parameters = resolve_parameters(rc, by_hand, source.get)
     request = RunRequest(
         runconfiguration=key,

@@ -11,12 +11,13 @@ import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from ...runconfiguration import Artifact
 from ..folder.db import connect
 
-__all__ = ["FAILED", "QUEUED", "RUNNING", "SUCCEEDED", "LocalRun", "list_runs", "now", "transaction"]
+__all__ = ["FINISHED", "LocalRun", "LocalRunStatus", "list_runs", "now", "transaction"]
 
 
 SCHEMA = """
@@ -38,7 +39,17 @@ CREATE TABLE IF NOT EXISTS local_runs (
 );
 """
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+
+class LocalRunStatus(StrEnum):
+    """A local run's life; the value is the `status` column, and a finished run's is its event's status."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+FINISHED = frozenset({LocalRunStatus.SUCCEEDED, LocalRunStatus.FAILED})  # nothing changes a run after these
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ class LocalRun:
     runconfiguration: str
     pipeline: str
     parameters: dict[str, str]
-    status: str
+    status: LocalRunStatus
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -84,7 +95,7 @@ def list_runs(state_db: Path) -> list[LocalRun]:
             runconfiguration=row[2],
             pipeline=row[3],
             parameters=json.loads(row[4]),
-            status=row[5],
+            status=LocalRunStatus(row[5]),
             created_at=row[6],
             started_at=row[7],
             finished_at=row[8],
