@@ -336,7 +336,7 @@ class Chain:
             # anyway, and waiting here would hold a broker slot and a server thread for nothing.
             retry=retry_if_exception_type(TemporaryError) & retry_if_not_exception_type(TriggerInProgress),
             stop=stop_after_delay(budget) | stop_after_attempt(8),
-            wait=wait_exponential_jitter(initial=0.1, max=2.0, jitter=0.2),
+            wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.2),
             sleep=self._sleep,
             reraise=True,
             before_sleep=before_sleep,

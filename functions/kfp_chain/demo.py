@@ -135,16 +135,18 @@ class Demo:
         raise RuntimeError("the function did not become ready within 30 s")
 
     def _read_logs(self) -> None:
+        """Reads the function's log until it exits; closing the pipe at EOF is what leaves no fd behind."""
         assert self.server is not None and self.server.stdout is not None
-        for line in self.server.stdout:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                entry = None
-            if isinstance(entry, dict):
-                self.lines.put(entry)
-            else:
-                self.raw_tail = [*self.raw_tail[-40:], line.rstrip()]
+        with self.server.stdout as output:
+            for line in output:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if isinstance(entry, dict):
+                    self.lines.put(entry)
+                else:
+                    self.raw_tail = [*self.raw_tail[-40:], line.rstrip()]
 
     def start_examples(self) -> None:
         self.start_by_hand(EXAMPLES_RC)
