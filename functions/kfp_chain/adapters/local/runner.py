@@ -48,7 +48,7 @@ from ...runconfiguration import Artifact, ArtifactDeclaration, RcKey
 from ...settings import Settings
 from ..folder.ledger import SqliteLedger
 from ..ports import RunRequest
-from .runs import LocalRun, LocalRunStatus, list_runs, now, transaction
+from .runs import LocalRun, LocalRunStatus, fail_orphans, list_runs, now, transaction
 
 __all__ = [
     "EVENT_SOURCE",
@@ -131,7 +131,7 @@ class LocalLauncher:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._futures: list[Future[None]] = []
-        self._fail_orphans()
+        fail_orphans(state_db)
 
     # -- the Launcher port -------------------------------------------------------------
     def find_run(self, display_name: str) -> str | None:
@@ -370,35 +370,6 @@ class LocalLauncher:
         assignments = ", ".join(f"{name}=?" for name in columns)
         with transaction(self.state_db) as db:
             db.execute(f"UPDATE local_runs SET {assignments} WHERE run_id=?", (*columns.values(), run_id))
-
-    def _fail_orphans(self) -> None:
-        """Runs left queued or running by a process that no longer exists can never report: mark them failed."""
-        with transaction(self.state_db) as db:
-            rows = db.execute(
-                "SELECT run_id, pid FROM local_runs WHERE status IN (?, ?)",
-                (LocalRunStatus.QUEUED, LocalRunStatus.RUNNING),
-            ).fetchall()
-            for run_id, pid in rows:
-                if not _alive(int(pid)):
-                    db.execute(
-                        "UPDATE local_runs SET status=?, finished_at=?, error=? WHERE run_id=?",
-                        (
-                            LocalRunStatus.FAILED,
-                            now(),
-                            f"interrupted: process {pid} ended before the run finished",
-                            run_id,
-                        ),
-                    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_by_hand(settings: Settings, key: RcKey, wait: bool = True) -> str:

@@ -7,6 +7,7 @@ finds a run after a restart, and `make demo` and tests can follow a run's progre
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from ...runconfiguration import Artifact
 from ..folder.db import connect
 
-__all__ = ["FINISHED", "LocalRun", "LocalRunStatus", "list_runs", "now", "transaction"]
+__all__ = ["FINISHED", "LocalRun", "LocalRunStatus", "fail_orphans", "list_runs", "now", "transaction"]
 
 
 SCHEMA = """
@@ -106,3 +107,37 @@ def list_runs(state_db: Path) -> list[LocalRun]:
         )
         for row in rows
     ]
+
+
+def fail_orphans(state_db: Path) -> None:
+    """Marks failed the runs left queued or running by a process that is gone: none could ever report.
+
+    A run's worker lives in the process that started it, so after a restart nothing would finish
+    such a run, and a chain waiting on its event would wait forever.
+    """
+    with transaction(state_db) as db:
+        rows = db.execute(
+            "SELECT run_id, pid FROM local_runs WHERE status IN (?, ?)",
+            (LocalRunStatus.QUEUED, LocalRunStatus.RUNNING),
+        ).fetchall()
+        for run_id, pid in rows:
+            if not _alive(int(pid)):
+                db.execute(
+                    "UPDATE local_runs SET status=?, finished_at=?, error=? WHERE run_id=?",
+                    (
+                        LocalRunStatus.FAILED,
+                        now(),
+                        f"interrupted: process {pid} ended before the run finished",
+                        run_id,
+                    ),
+                )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive, and not ours to judge
+        return True
+    return True
