@@ -67,6 +67,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ChainOptions:
+    """The chain's knobs as plain values, so that it never reads the environment (`app` maps settings)."""
+
     holder: str
     default_experiment: str = "Default"
     claim_lease: timedelta = timedelta(seconds=120)
@@ -79,6 +81,8 @@ class ChainOptions:
 
 
 class Chain:
+    """Carries plans out through the ports; the only flow code that holds state (what it has told)."""
+
     def __init__(
         self,
         index: IndexProvider,
@@ -234,6 +238,7 @@ class Chain:
         return outcome
 
     def _tell(self, event: RunCompletion, outcome: Outcome) -> None:
+        """Reports a decision to every observer; the decision stands whatever an observer does."""
         for observer in self.observers:
             try:
                 observer.on_outcome(event, outcome)
@@ -241,6 +246,7 @@ class Chain:
                 log.exception("observer failed", extra={"observer": type(observer).__name__})
 
     def _trigger(self, plan: Plan, holder: str, event: RunCompletion | None = None) -> Outcome:
+        """claim -> find -> create -> complete for one trigger; every way out leaves the claim done or free."""
         trigger = plan.trigger
         claimed = time.monotonic()  # before the write: the claim's expiresAt is at least this + lease
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
@@ -326,6 +332,8 @@ class Chain:
             log.warning("could not release claim", extra={"trigger": trigger.display_name, "error": str(exc)})
 
     def _retrying(self, work: Callable[[], T], deadline: float) -> T:
+        """Retries temporary faults within this delivery's budget; past it, the broker's retries take over."""
+
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             log.info("temporary fault, retrying", extra={"attempt": state.attempt_number, "error": str(exc)})

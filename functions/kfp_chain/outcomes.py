@@ -40,6 +40,8 @@ class OutcomeKind(StrEnum):
 
 @dataclass(frozen=True)
 class Outcome:
+    """One dependent's fate; its JSON is what an answer lists and what the dead-letter function reads back."""
+
     dependent: RcKey
     outcome: OutcomeKind
     reason: str | None = None
@@ -61,6 +63,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Report:
+    """One event's answer; `retry` alone decides between 200 and 503 (`app.respond`)."""
+
     event: RunCompletion
     outcomes: tuple[Outcome, ...] = ()
     note: str | None = None
