@@ -1,13 +1,12 @@
 """The fakes of `make bench` in a process of their own, so they do not take the GIL from the function.
 
-    python -m bench.fakes ADDRESS_FILE
+    PYTHONPATH=.:tests/fakes python -m bench.fakes ADDRESS_FILE
 
 Starts the Kubernetes fake and an instant KFP fake on loopback, writes their URLs to ADDRESS_FILE
 as JSON, and serves until stdin closes (the parent's end). The bench drives it over HTTP through
 a few extra routes on the Kubernetes fake (they are left out of its own request counts):
 
-- POST /bench/seed?count=N   grow the RunConfigurations to N: PAIRS upstream/dependent pairs, the
-                             rest `lonely-*` nobody depends on (what most emitters are)
+- POST /bench/seed?count=N   grow the RunConfigurations to N (bench/cluster.py says which)
 - GET  /bench/stats          requests seen since the last reset, by kind, on both fakes (with the
                              409s among them), and the KFP runs created since then: a triggering
                              event that answered 200 without starting a run would show here
@@ -21,41 +20,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
-from tests.fakes.server import Request, Response
+from kfp_fakes.http import Request, Response
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 
-PAIRS = 16
-NAMESPACE = "team"
-PIPELINE = "pipe"
-
-
-def runconfiguration(name: str, triggers: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "apiVersion": "pipelines.kubeflow.org/v1beta1",
-        "kind": "RunConfiguration",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "run": {
-                "pipeline": PIPELINE,
-                "provider": "kfp-operator/kfp",
-                "parameters": [{"name": "mode", "value": "fast"}],
-            },
-            "triggers": {"runConfigurations": list(triggers)},
-        },
-    }
-
-
-def objects(count: int) -> list[dict[str, Any]]:
-    """The first `count` RunConfigurations of the bench's cluster, always in the same order."""
-    out: list[dict[str, Any]] = []
-    for i in range(PAIRS):
-        out.append(runconfiguration(f"upstream-{i:02d}"))
-        out.append(runconfiguration(f"down-{i:02d}", triggers=(f"upstream-{i:02d}",)))
-    out.extend(runconfiguration(f"lonely-{i:06d}") for i in range(max(0, count - len(out))))
-    return out[:count]
+from bench.cluster import PIPELINE, objects
 
 
 class BenchKubernetes(FakeKubernetes):

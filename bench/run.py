@@ -108,7 +108,7 @@ def fakes(work: Path) -> Iterator[Fakes]:
         cwd=ROOT,
         stdin=subprocess.PIPE,
         start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'fakes'}"},  # kfp_fakes
     )
     try:
         deadline = time.monotonic() + 30
@@ -331,7 +331,7 @@ def lookup_times(sizes: list[int]) -> dict[int, dict[str, float]]:
     from kfp_chain.dependents import DependentsIndex
     from kfp_chain.runconfiguration import RcKey, parse_runconfiguration
 
-    from bench.fakes import NAMESPACE, objects
+    from bench.cluster import NAMESPACE, objects
 
     out: dict[int, dict[str, float]] = {}
     for n in sizes:

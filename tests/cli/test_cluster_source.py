@@ -8,10 +8,10 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 from kfp_chain.cli import main
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.cli.conftest import EXAMPLES_RC, PROBLEMS, SEED, TRAINING_RC
 from tests.conftest import write_kubeconfig
-from tests.fakes.kube_api import FakeKubernetes
 
 
 def _apply(kube: FakeKubernetes, folder: Path) -> None:

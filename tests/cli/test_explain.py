@@ -6,9 +6,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+from kfp_fakes.kfp import FakeKfp
+
 from tests.cli.conftest import EVENT, EXAMPLES_RC, PROBLEMS, TRAINING_RC, Cli, assert_golden
 from tests.conftest import FunctionFactory, binary_event, event_data
-from tests.fakes.kfp_api import FakeKfp
 
 
 def test_explain_an_rc_with_an_artifact_shows_the_run_and_its_resolved_parameters(cli: Cli) -> None:

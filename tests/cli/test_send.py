@@ -16,10 +16,10 @@ from click.testing import CliRunner, Result
 from kfp_chain.cli import main
 from kfp_chain.intake import parse_request
 from kfp_chain.runconfiguration import Artifact, RcKey
+from kfp_fakes.kfp import FakeKfp
 
 from tests.cli.conftest import EXAMPLES_RC, SEED, TRAINING_RC
 from tests.conftest import ROOT
-from tests.fakes.kfp_api import FakeKfp
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

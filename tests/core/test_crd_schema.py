@@ -17,6 +17,7 @@ from kfp_chain.rc_schema import (
     served_versions,
     to_json_schema,
 )
+from kfp_fakes.kubernetes import DEFAULT_CRD_DIR
 
 from tests.conftest import FIXTURES, ROOT
 
@@ -26,7 +27,7 @@ INFRA = ROOT / "infra" / "crds" / "pipelines.kubeflow.org_runconfigurations.yaml
 
 def test_the_packaged_crd_is_the_one_in_infra_and_in_the_fakes() -> None:
     assert PACKAGED.read_bytes() == INFRA.read_bytes()
-    assert (FIXTURES / "crds" / INFRA.name).read_bytes() == INFRA.read_bytes()
+    assert (DEFAULT_CRD_DIR / INFRA.name).read_bytes() == INFRA.read_bytes()
     assert crd_text() == INFRA.read_text()
 
 

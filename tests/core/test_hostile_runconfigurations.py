@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import (
     EXAMPLES_RC,
@@ -24,8 +26,6 @@ from tests.conftest import (
     event_data,
     seed_objects,
 )
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
 
 HEAD = "apiVersion: pipelines.kubeflow.org/v1beta1\nkind: RunConfiguration\n"
 HOSTILE_FILES = {

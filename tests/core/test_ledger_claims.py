@@ -18,9 +18,9 @@ from kfp_chain.adapters.kubernetes.ledger import KubernetesLedger
 from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import rc
-from tests.fakes.kube_api import FakeKubernetes
 
 TRIGGER = Trigger(RcKey("a", "down"), RcKey("a", "up"), "run-1")
 LEASE = timedelta(minutes=5)

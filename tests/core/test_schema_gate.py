@@ -19,7 +19,7 @@ from typing import Any
 
 from kfp_chain import rc_schema
 
-from bench.fakes import objects as bench_objects
+from bench.cluster import objects as bench_objects
 from tests.conftest import ROOT, seed_objects
 
 VALID = {
@@ -163,7 +163,7 @@ def test_valid_objects_never_reach_the_slow_check() -> None:
     script = (
         "from kfp_chain import rc_schema\n"
         "from kfp_chain.invalid import CheckedObjects\n"
-        "from bench.fakes import objects\n"
+        "from bench.cluster import objects\n"
         "valid, invalid = CheckedObjects().sort(objects(200))\n"
         "print(len(valid), len(invalid), rc_schema._validators.cache_info().currsize)\n"
         "broken = objects(1)[0]\n"

@@ -9,12 +9,13 @@ from typing import Any
 import jsonschema
 import yaml
 from kfp_chain.runconfiguration import RcKey, parse_runconfiguration
+from kfp_fakes.kubernetes import DEFAULT_CRD_DIR
 
 from tests.local.support import ROOT
 
 RESOURCES = ROOT / "examples" / "resources"
 ENSEMBLE = ROOT / "examples" / "ensemble"  # the fan-in example's resources, beside the tutorial's
-CRD = ROOT / "tests" / "fixtures" / "crds" / "pipelines.kubeflow.org_runconfigurations.yaml"
+CRD = DEFAULT_CRD_DIR / "pipelines.kubeflow.org_runconfigurations.yaml"
 EXAMPLES_RC = RcKey("base-namespace", "penguin-pipeline-examples-rc")
 TRAINING_RC = RcKey("dependant-namespace", "penguin-pipeline-training-rc")
 

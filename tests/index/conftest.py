@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.kubernetes.watch import WatchIndex
-
-from tests.fakes.kube_api import FakeKubernetes
+from kfp_fakes.kubernetes import FakeKubernetes
 
 API_VERSION = "pipelines.kubeflow.org/v1beta1"
 

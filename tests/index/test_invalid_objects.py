@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.runconfiguration import RcKey
+from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.fakes.kube_api import FakeKubernetes
 from tests.index.conftest import eventually, runconfiguration
 
 MakeIndex = Callable[..., WatchIndex]

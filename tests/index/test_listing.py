@@ -17,9 +17,9 @@ import pytest
 from kfp_chain.adapters.kubernetes.source import PAGE_SIZE, KubernetesSource
 from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.errors import BackendUnavailable
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import rc
-from tests.fakes.kube_api import FakeKubernetes
 
 LIST = r"/runconfigurations$"
 COUNT = 2 * PAGE_SIZE + 200  # three pages

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
+
 from tests.conftest import Function, binary_event, event_data
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
 from tests.index.conftest import eventually, runconfiguration
 
 MakeFunction = Callable[..., Function]

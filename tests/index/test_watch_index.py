@@ -8,8 +8,8 @@ import pytest
 from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.errors import BackendUnavailable
 from kfp_chain.runconfiguration import RcKey
+from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.fakes.kube_api import FakeKubernetes
 from tests.index.conftest import eventually, runconfiguration
 
 MakeIndex = Callable[..., WatchIndex]

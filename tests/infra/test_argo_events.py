@@ -21,9 +21,9 @@ import functions_framework
 import jsonschema
 import pytest
 from kfp_chain.intake import parse_request
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import ROOT, rc, write_kubeconfig
-from tests.fakes.kube_api import FakeKubernetes
 
 from .manifests import INFRA, Resource, build, find
 

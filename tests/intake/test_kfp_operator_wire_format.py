@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kfp_chain.errors import InvalidEvent
 from kfp_chain.intake import parse_request
+from kfp_fakes.kfp import FakeKfp
 
 from tests.conftest import (
     EXAMPLES_RC,
@@ -28,7 +29,6 @@ from tests.conftest import (
     plain_event,
     structured_event,
 )
-from tests.fakes.kfp_api import FakeKfp
 
 Encode = Callable[[dict[str, Any]], tuple[dict[str, str], bytes]]
 ENCODINGS: dict[str, Encode] = {"plain": plain_event, "binary": binary_event, "structured": structured_event}

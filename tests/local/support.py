@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kfp_chain.intake import RunCompletion, parse_request
-
-from tests.fakes.server import FakeServer, Request, Response
+from kfp_fakes.http import FakeServer, Request, Response
 
 __all__ = ["ROOT", "EventSink", "compile_examples", "wait_for"]
 

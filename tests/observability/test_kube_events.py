@@ -11,10 +11,10 @@ from kfp_chain.adapters.kubernetes.events import KubernetesEventObserver
 from kfp_chain.chain import Outcome
 from kfp_chain.intake import RunCompletion
 from kfp_chain.runconfiguration import RcKey
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import EXAMPLES_RC, TRAINING_RC, Function, binary_event, event_data, seed_objects
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
 
 NAMESPACE, NAME = TRAINING_RC.split("/")
 ORDER = ["TriggerStarted", "TriggerDuplicate", "TriggerSkipped"]  # Events of one second tie on timestamps

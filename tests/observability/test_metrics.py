@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import (
@@ -17,8 +19,6 @@ from tests.conftest import (
     seed_objects,
     structured_event,
 )
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
 
 
 def scrape(function: Function) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,9 +15,9 @@ from kfp_chain.intake import RunCompletion
 from kfp_chain.logs import JsonFormatter
 from kfp_chain.settings import Settings
 from kfp_chain.tracing import current_trace_id
+from kfp_fakes.kfp import FakeKfp
 
 from tests.conftest import SEED, binary_event, event_data
-from tests.fakes.kfp_api import FakeKfp
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

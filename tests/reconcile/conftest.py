@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from kfp_chain.cli import main
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import ROOT, rc, ref, write_kubeconfig
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
 
 Reconcile = Callable[..., tuple[int, dict[str, Any]]]
 

@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.fakes.kfp_api import API, FakeKfp
-from tests.fakes.server import DropConnection, Request, Response
+from kfp_fakes.http import DropConnection, Request, Response
+from kfp_fakes.kfp import API, FakeKfp
 
 __all__ = ["KillOrder", "KillingKfp"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.conftest import Function, binary_event, event_data, rc
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
 
 AUDIENCE = "kfp-chain-trigger"
 DEAD_LETTER_AUDIENCE = "kfp-chain-dead-letter"

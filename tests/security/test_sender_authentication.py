@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import API_SERVER_AUDIENCE, FakeKubernetes
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import API_SERVER_AUDIENCE, FakeKubernetes
 
 from .conftest import (
     AUDIENCE,

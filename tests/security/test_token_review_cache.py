@@ -20,8 +20,7 @@ from kfp_chain.auth import (
     ReviewCache,
 )
 from kfp_chain.errors import Unauthenticated
-
-from tests.fakes.kube_api import FakeKubernetes
+from kfp_fakes.kubernetes import FakeKubernetes
 
 from .conftest import AUDIENCE, TRIGGER_SENDER, token_reviews
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from kfp_fakes.kubernetes import API_SERVER_AUDIENCE, FakeKubernetes
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
-
-from tests.fakes.kube_api import API_SERVER_AUDIENCE, FakeKubernetes
 
 USER = "system:serviceaccount:ns:sender"
 

@@ -11,9 +11,9 @@ import urllib.request
 import uuid
 
 import pytest
+from kfp_fakes.kfp import FakeKfp
 
 from tests.conftest import binary_event, event_data
-from tests.fakes.kfp_api import FakeKfp
 
 from .conftest import metric, post
 

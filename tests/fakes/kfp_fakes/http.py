@@ -1,10 +1,10 @@
-"""The HTTP plumbing shared by the moto-style fakes in this folder.
+"""The HTTP plumbing shared by the two fakes: a threaded loopback server with routes.
 
 The Kubernetes and KFP fakes are real HTTP servers on loopback so that the real
 `kubernetes` client and the real `kfp.Client` talk to them exactly as they talk to a
 cluster. This module gives them routing, JSON and chunked streaming (watch), a request
-log (to count API calls per event) and fault injection (status codes, delays, dropped
-connections, and "commit then fail" where the write happens but the answer is lost).
+log (to count API calls per event) and the hook where `faults.py` misbehaves on purpose
+(status codes, delays, dropped connections, "commit then fail").
 """
 
 from __future__ import annotations
@@ -20,16 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = [
-    "DropConnection",
-    "FakeServer",
-    "Fault",
-    "FaultInjector",
-    "LoggedRequest",
-    "Request",
-    "Response",
-    "Route",
-]
+from kfp_fakes.faults import FaultInjector
+
+__all__ = ["DropConnection", "FakeServer", "LoggedRequest", "Request", "Response", "Route"]
 
 
 @dataclass
@@ -64,88 +57,6 @@ class LoggedRequest:
     query: dict[str, list[str]]
     status: int
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names, e.g. "content-type"
-
-
-@dataclass
-class Fault:
-    """One injected misbehaviour, matched on method and a path regex.
-
-    mode:
-      "status"  - answer `status` without touching state (the request never happened).
-      "drop"    - close the connection without an answer, state untouched.
-      "after"   - let the handler run (state changes!) and then answer `status`, or drop
-                  the connection when status is 0: a write whose answer is lost.
-      "delay"   - sleep `delay` seconds, then handle normally.
-      "hold"    - keep the request waiting, once it has arrived, until the test calls `release()`
-                  (or `delay` seconds pass, default 10), then handle normally: a request that is
-                  provably in flight. `wait_arrived(n)` blocks until n matching requests are held.
-    """
-
-    method: str = "*"
-    path: str = ".*"
-    mode: str = "status"
-    status: int = 500
-    times: int | None = 1  # None = forever
-    delay: float = 0.0
-    probability: float = 1.0
-    hits: int = 0
-    _held: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _released: bool = False
-
-    def wait_arrived(self, count: int = 1, timeout: float = 10.0) -> bool:
-        """True once `count` requests matched this fault (for "hold": are being held)."""
-        with self._held:
-            return self._held.wait_for(lambda: self.hits >= count, timeout)
-
-    def release(self) -> None:
-        """Lets every held request (and any later one) through."""
-        with self._held:
-            self._released = True
-            self._held.notify_all()
-
-    def _arrived(self) -> None:
-        with self._held:
-            self._held.notify_all()
-
-    def _hold(self) -> None:
-        with self._held:
-            self._held.wait_for(lambda: self._released, self.delay or 10.0)
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.times is not None and self.hits >= self.times:
-            return False
-        if self.method != "*" and self.method.upper() != method.upper():
-            return False
-        return re.search(self.path, path) is not None
-
-
-class FaultInjector:
-    def __init__(self, seed: int | None = None) -> None:
-        import random
-
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self._random = random.Random(seed)
-
-    def add(self, **kwargs: Any) -> Fault:
-        fault = Fault(**kwargs)
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def take(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.matches(method, path) and self._random.random() < fault.probability:
-                    with fault._held:
-                        fault.hits += 1
-                    fault._arrived()
-                    return fault
-        return None
 
 
 Handler = Callable[[Request], Response]
