@@ -1,28 +1,16 @@
-"""CLI tests run `kfp-chain` in-process with click's CliRunner against the YAML fixtures here.
-
-Golden files live in golden/; `UPDATE_GOLDEN=1 pytest tests/cli` rewrites them (review the diff).
-"""
+"""CLI tests run `kfp-chain` in-process with click's CliRunner against the YAML fixtures here
+(paths and the golden-file check in support.py)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from kfp_chain.cli import main
 
-HERE = Path(__file__).resolve().parent
-FIXTURES = HERE / "fixtures"
-GOLDEN = HERE / "golden"
-SEED = FIXTURES / "seed"
-PROBLEMS = FIXTURES / "problems"
-EVENT = FIXTURES / "event.json"
-EXAMPLES_RC = "base-namespace/penguin-pipeline-examples-rc"
-TRAINING_RC = "dependant-namespace/penguin-pipeline-training-rc"
-
-Cli = Callable[..., Result]
+from tests.cli.support import SEED, Cli
 
 
 @pytest.fixture(autouse=True)
@@ -54,11 +42,3 @@ def cli(state_db: Path) -> Cli:
         return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=False)
 
     return run
-
-
-def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert path.exists(), f"golden file {path} is missing: run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text()

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from kfp_chain.cli import main
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.cli.conftest import EXAMPLES_RC, PROBLEMS, SEED, TRAINING_RC
-from tests.conftest import write_kubeconfig
+from tests.builders import write_kubeconfig
+from tests.cli.support import EXAMPLES_RC, PROBLEMS, SEED, TRAINING_RC
 
 
 def _apply(kube: FakeKubernetes, folder: Path) -> None:

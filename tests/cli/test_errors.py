@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kfp_chain.cli import main
 
-from tests.cli.conftest import EXAMPLES_RC, SEED, Cli
-from tests.conftest import ROOT
+from tests.cli.support import EXAMPLES_RC, SEED, Cli
+from tests.support import ROOT
 
 PROPERTY = settings(
     max_examples=int(os.environ.get("CLI_EXAMPLES", "60")),

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from kfp_fakes.kfp import FakeKfp
 
-from tests.cli.conftest import EVENT, EXAMPLES_RC, PROBLEMS, TRAINING_RC, Cli, assert_golden
-from tests.conftest import FunctionFactory, binary_event, event_data
+from tests.builders import binary_event, event_data
+from tests.cli.support import EVENT, EXAMPLES_RC, PROBLEMS, TRAINING_RC, Cli, assert_golden
+from tests.support import FunctionFactory
 
 
 def test_explain_an_rc_with_an_artifact_shows_the_run_and_its_resolved_parameters(cli: Cli) -> None:
@@ -84,7 +85,7 @@ def test_explain_writes_no_state_store(cli: Cli, state_db: Path) -> None:
 def test_explain_after_the_function_ran_reports_the_trigger_as_already_done(
     cli: Cli, function_factory: FunctionFactory, kfp: FakeKfp, state_db: Path, tmp_path: Path
 ) -> None:
-    from tests.cli.conftest import SEED
+    from tests.cli.support import SEED
 
     function = function_factory(
         RUNCONFIGURATIONS=str(SEED), KFP_HOST=kfp.url, KFP_CHAIN_STATE_DB=str(state_db), KFP_CHAIN_HOLDER="t"

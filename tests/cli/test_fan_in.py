@@ -10,8 +10,8 @@ import yaml
 from kfp_chain.adapters.folder.ledger import SqliteLedger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.cli.conftest import Cli
-from tests.conftest import binary_event, event_data, rc, ref
+from tests.builders import binary_event, event_data, rc, ref
+from tests.cli.support import Cli
 
 
 def write(folder: Path, *objects: dict) -> Path:

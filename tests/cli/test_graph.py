@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import PROBLEMS, Cli, assert_golden
+from tests.cli.support import PROBLEMS, Cli, assert_golden
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
 

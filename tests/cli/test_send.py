@@ -18,8 +18,8 @@ from kfp_chain.intake import parse_request
 from kfp_chain.runconfiguration import Artifact, RcKey
 from kfp_fakes.kfp import FakeKfp
 
-from tests.cli.conftest import EXAMPLES_RC, SEED, TRAINING_RC
-from tests.conftest import ROOT
+from tests.cli.support import EXAMPLES_RC, SEED, TRAINING_RC
+from tests.support import ROOT
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import PROBLEMS, Cli, assert_golden
+from tests.cli.support import PROBLEMS, Cli, assert_golden
 
 
 def test_the_seed_scenario_is_valid(cli: Cli) -> None:

@@ -17,7 +17,8 @@ import time
 from kfp_chain.adapters.kubernetes.ledger import KeyedLocks
 from kfp_chain.runconfiguration import RcKey
 
-from tests.conftest import binary_event, event_data, run_concurrently, seed_objects
+from tests.builders import binary_event, event_data, seed_objects
+from tests.support import run_concurrently
 
 THREADS = 8
 ROUNDS = 3

@@ -19,7 +19,7 @@ from kfp_chain.rc_schema import (
 )
 from kfp_fakes.kubernetes import DEFAULT_CRD_DIR
 
-from tests.conftest import FIXTURES, ROOT
+from tests.support import FIXTURES, ROOT
 
 PACKAGED = ROOT / "functions" / "kfp_chain" / "crds" / "pipelines.kubeflow.org_runconfigurations.yaml"
 INFRA = ROOT / "infra" / "crds" / "pipelines.kubeflow.org_runconfigurations.yaml"

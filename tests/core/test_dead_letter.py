@@ -9,7 +9,8 @@ import functions_framework
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
-from tests.conftest import ROOT, event_data, rc, write_kubeconfig
+from tests.builders import event_data, rc, write_kubeconfig
+from tests.support import ROOT
 
 
 def dead_letter_function(monkeypatch, **env):

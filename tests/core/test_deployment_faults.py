@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import binary_event, event_data, rc
+from tests.builders import binary_event, event_data, rc
 
 EVENT = binary_event(event_data("a/up"))
 

@@ -6,7 +6,8 @@ import shutil
 
 from kfp_chain.adapters.folder.ledger import SqliteLedger
 
-from tests.conftest import EXAMPLES_RC, SEED, TRAINING_RC, binary_event, event_data, run_concurrently
+from tests.builders import EXAMPLES_RC, TRAINING_RC, binary_event, event_data
+from tests.support import SEED, run_concurrently
 
 
 def folder_function(function_factory, kfp, tmp_path, **env):

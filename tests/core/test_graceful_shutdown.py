@@ -15,7 +15,8 @@ from pathlib import Path
 
 from kfp_chain.adapters.folder.ledger import SqliteLedger
 
-from tests.conftest import ROOT, SEED, binary_event, event_data
+from tests.builders import binary_event, event_data
+from tests.support import ROOT, SEED
 
 
 def free_port() -> int:

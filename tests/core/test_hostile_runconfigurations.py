@@ -16,16 +16,8 @@ import pytest
 from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.conftest import (
-    EXAMPLES_RC,
-    SEED,
-    TRAINING_RC,
-    Function,
-    FunctionFactory,
-    binary_event,
-    event_data,
-    seed_objects,
-)
+from tests.builders import EXAMPLES_RC, TRAINING_RC, binary_event, event_data, seed_objects
+from tests.support import SEED, Function, FunctionFactory
 
 HEAD = "apiVersion: pipelines.kubeflow.org/v1beta1\nkind: RunConfiguration\n"
 HOSTILE_FILES = {

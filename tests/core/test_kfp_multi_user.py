@@ -3,7 +3,7 @@ on every call (the experiment is created in, and runs are looked up in, that nam
 
 from __future__ import annotations
 
-from tests.conftest import binary_event, event_data, rc
+from tests.builders import binary_event, event_data, rc
 
 
 def test_runs_start_in_the_namespace_of_kfp_namespace_with_the_token(cluster_function, kube, kfp):

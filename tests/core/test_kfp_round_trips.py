@@ -13,7 +13,7 @@ import time
 
 from kfp_chain.adapters.kfp.launcher import IdCache
 
-from tests.conftest import binary_event, event_data, seed_objects
+from tests.builders import binary_event, event_data, seed_objects
 
 WATCH = r"watch=(true|1)"
 

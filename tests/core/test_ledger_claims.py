@@ -20,7 +20,7 @@ from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.conftest import rc
+from tests.builders import rc
 
 TRIGGER = Trigger(RcKey("a", "down"), RcKey("a", "up"), "run-1")
 LEASE = timedelta(minutes=5)

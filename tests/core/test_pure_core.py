@@ -10,7 +10,7 @@ from kfp_chain.intake import parse_data, parse_request
 from kfp_chain.parameters import resolve_parameters
 from kfp_chain.runconfiguration import RcKey, parse_runconfiguration
 
-from tests.conftest import binary_event, event_data, rc, ref, seed_objects, structured_event
+from tests.builders import binary_event, event_data, rc, ref, seed_objects, structured_event
 
 
 def parsed(*objects):

@@ -20,7 +20,8 @@ from typing import Any
 from kfp_chain import rc_schema
 
 from bench.cluster import objects as bench_objects
-from tests.conftest import ROOT, seed_objects
+from tests.builders import seed_objects
+from tests.support import ROOT
 
 VALID = {
     "apiVersion": "pipelines.kubeflow.org/v1beta1",

@@ -9,7 +9,7 @@ from kfp_chain.adapters.kubernetes.claims import claims_in
 from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.conftest import (
+from tests.builders import (
     EXAMPLES_RC,
     TRAINING_RC,
     binary_event,
@@ -17,10 +17,10 @@ from tests.conftest import (
     plain_event,
     rc,
     ref,
-    run_concurrently,
     seed_objects,
     structured_event,
 )
+from tests.support import run_concurrently
 
 TRAINING_RUN = f"{TRAINING_RC} <- {EXAMPLES_RC} run 123"
 

@@ -19,8 +19,8 @@ from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.conftest import binary_event, event_data, rc, ref, run_concurrently, write_kubeconfig
-from tests.reconcile.conftest import consumed, succeeded
+from tests.builders import binary_event, consumed, event_data, rc, ref, succeeded, write_kubeconfig
+from tests.support import run_concurrently
 
 ALL = {"kfp-chain.io/trigger-policy": "all"}
 

@@ -19,7 +19,7 @@ from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.conftest import rc, write_kubeconfig
+from tests.builders import rc, write_kubeconfig
 
 LEASE = timedelta(seconds=20)
 DEP, A, B = RcKey("a", "join"), RcKey("a", "one"), RcKey("a", "two")

@@ -11,7 +11,8 @@ from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.runconfiguration import RcKey
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.index.conftest import eventually, runconfiguration
+from tests.builders import runconfiguration
+from tests.support import eventually
 
 MakeIndex = Callable[..., WatchIndex]
 UP = RcKey("team", "up")

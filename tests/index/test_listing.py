@@ -19,7 +19,7 @@ from kfp_chain.adapters.kubernetes.watch import WatchIndex
 from kfp_chain.errors import BackendUnavailable
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.conftest import rc
+from tests.builders import rc
 
 LIST = r"/runconfigurations$"
 COUNT = 2 * PAGE_SIZE + 200  # three pages

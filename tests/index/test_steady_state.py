@@ -11,8 +11,8 @@ from collections.abc import Callable
 from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.conftest import Function, binary_event, event_data
-from tests.index.conftest import eventually, runconfiguration
+from tests.builders import binary_event, event_data, runconfiguration
+from tests.support import Function, eventually
 
 MakeFunction = Callable[..., Function]
 LISTS = r"/apis/pipelines\.kubeflow\.org/v1beta1/runconfigurations$"

@@ -10,7 +10,8 @@ from kfp_chain.errors import BackendUnavailable
 from kfp_chain.runconfiguration import RcKey
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.index.conftest import eventually, runconfiguration
+from tests.builders import runconfiguration
+from tests.support import eventually
 
 MakeIndex = Callable[..., WatchIndex]
 UPSTREAM = RcKey("team", "upstream")

@@ -23,7 +23,8 @@ import pytest
 from kfp_chain.intake import parse_request
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.conftest import ROOT, rc, write_kubeconfig
+from tests.builders import rc, write_kubeconfig
+from tests.support import ROOT
 
 from .manifests import INFRA, Resource, build, find
 

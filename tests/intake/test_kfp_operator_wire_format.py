@@ -19,16 +19,8 @@ from kfp_chain.errors import InvalidEvent
 from kfp_chain.intake import parse_request
 from kfp_fakes.kfp import FakeKfp
 
-from tests.conftest import (
-    EXAMPLES_RC,
-    SEED,
-    TRAINING_RC,
-    Function,
-    FunctionFactory,
-    binary_event,
-    plain_event,
-    structured_event,
-)
+from tests.builders import EXAMPLES_RC, TRAINING_RC, binary_event, plain_event, structured_event
+from tests.support import SEED, Function, FunctionFactory
 
 Encode = Callable[[dict[str, Any]], tuple[dict[str, str], bytes]]
 ENCODINGS: dict[str, Encode] = {"plain": plain_event, "binary": binary_event, "structured": structured_event}

@@ -14,7 +14,8 @@ from kfp_chain.runconfiguration import RcKey
 from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.conftest import EXAMPLES_RC, TRAINING_RC, Function, binary_event, event_data, seed_objects
+from tests.builders import EXAMPLES_RC, TRAINING_RC, binary_event, event_data, seed_objects
+from tests.support import Function
 
 NAMESPACE, NAME = TRAINING_RC.split("/")
 ORDER = ["TriggerStarted", "TriggerDuplicate", "TriggerSkipped"]  # Events of one second tie on timestamps

@@ -9,16 +9,8 @@ from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import FakeKubernetes
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import (
-    SEED,
-    Function,
-    FunctionFactory,
-    binary_event,
-    event_data,
-    plain_event,
-    seed_objects,
-    structured_event,
-)
+from tests.builders import binary_event, event_data, plain_event, seed_objects, structured_event
+from tests.support import SEED, Function, FunctionFactory
 
 
 def scrape(function: Function) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -17,7 +17,8 @@ from kfp_chain.settings import Settings
 from kfp_chain.tracing import current_trace_id
 from kfp_fakes.kfp import FakeKfp
 
-from tests.conftest import SEED, binary_event, event_data
+from tests.builders import binary_event, event_data
+from tests.support import SEED
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

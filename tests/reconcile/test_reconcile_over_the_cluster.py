@@ -16,8 +16,8 @@ from kfp_chain.adapters.kubernetes.claims import claims_in
 from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.conftest import ROOT, binary_event, event_data, rc, run_concurrently
-from tests.reconcile.conftest import chain_of_two, consumed, installed_cli, succeeded
+from tests.builders import binary_event, chain_of_two, consumed, event_data, rc, succeeded
+from tests.support import ROOT, installed_cli, run_concurrently
 
 RUN_R1 = "a/down <- a/up run r1"
 

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from kfp_chain.delivery import DeliveryPolicy
 
-from tests.conftest import binary_event
+from tests.builders import binary_event
 from tests.reliability.graph import Event
 from tests.reliability.processes import Pod
 from tests.reliability.shipped import retryable

@@ -21,7 +21,7 @@ from typing import Any
 from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import POLICY_ANNOTATION, RcKey
 
-from tests.conftest import event_data, rc, ref
+from tests.builders import event_data, rc, ref
 
 NAMESPACES = ("team-a", "team-b", "team-c")
 KINDS = ("plain", "needs-out", "needs-missing", "optional-missing", "two-triggers")

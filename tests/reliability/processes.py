@@ -26,7 +26,7 @@ from pathlib import Path
 
 from kfp_chain.settings import ENVIRONMENT_VARIABLES
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 __all__ = ["Deployment", "Pod", "free_port", "process_environment"]
 

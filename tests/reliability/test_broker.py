@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kfp_chain.delivery import DeliveryPolicy
 
-from tests.conftest import event_data
+from tests.builders import event_data
 from tests.reliability.broker import Broker, Message
 from tests.reliability.graph import Event, Node
 from tests.reliability.processes import Pod

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import binary_event, event_data, rc, ref
+from tests.builders import binary_event, event_data, rc, ref
 
 ROUNDS = 8
 OUT = [{"name": "out", "path": "C:out"}]

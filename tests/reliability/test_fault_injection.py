@@ -52,7 +52,7 @@ from typing import Any
 import pytest
 from kfp_chain.adapters.kfp.launcher import pipeline_display_name
 
-from tests.conftest import ROOT, write_kubeconfig
+from tests.builders import write_kubeconfig
 from tests.reliability import summary
 from tests.reliability.broker import Broker, Message
 from tests.reliability.fan_in_checks import (
@@ -75,6 +75,7 @@ from tests.reliability.killing_kfp import KillingKfp, KillOrder
 from tests.reliability.pingsource import PingSource
 from tests.reliability.processes import Deployment, EnvFor, PodMaker
 from tests.reliability.shipped import delivery_policy, ping, rendered, senders, service_environment
+from tests.support import ROOT
 
 SEED = int(os.environ.get("SOAK_SEED", "20261126"))
 TOGETHER = 0.5  # share of fan-in partners' neighbouring runs sent at the same moment

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kfp_chain.intake import ARTIFACT_SCHEMES
 
-from tests.conftest import binary_event, event_data, plain_event, rc, structured_event
+from tests.builders import binary_event, event_data, plain_event, rc, structured_event
 from tests.reliability import summary
 
 MAX_BODY = 65536

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kfp_chain.errors import ConfigurationError
 
-from tests.conftest import binary_event, event_data, rc
+from tests.builders import binary_event, event_data, rc
 
 KFP = "/apis/v2beta1"
 

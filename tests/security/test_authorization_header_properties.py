@@ -14,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Function
-
-from .conftest import AUDIENCE, TRIGGER_SENDER, post, signed
+from tests.security.support import AUDIENCE, TRIGGER_SENDER, post, signed
+from tests.support import Function
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("AUTH_EXAMPLES", "150")),

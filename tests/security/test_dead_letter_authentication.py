@@ -9,9 +9,9 @@ import functions_framework
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
-from tests.conftest import ROOT, event_data, rc, write_kubeconfig
-
-from .conftest import AUDIENCE, DEAD_LETTER_AUDIENCE, STRANGER, TRIGGER_SENDER
+from tests.builders import event_data, rc, write_kubeconfig
+from tests.security.support import AUDIENCE, DEAD_LETTER_AUDIENCE, STRANGER, TRIGGER_SENDER
+from tests.support import ROOT
 
 
 def dead_letter_client(monkeypatch, tmp_path, kube):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functions_framework
 
-from tests.conftest import ROOT, write_kubeconfig
-
-from .conftest import AUDIENCE, STRANGER
+from tests.builders import write_kubeconfig
+from tests.security.support import AUDIENCE, STRANGER
+from tests.support import ROOT
 
 RECONCILE_AUDIENCE = "kfp-chain-reconcile"
 PING_SENDER = "system:serviceaccount:kfp-chain:kfp-chain-reconcile-oidc-sources.knative.dev-pingsource"

@@ -12,9 +12,9 @@ import logging
 from kfp_chain.auth import Authenticator, Review, check_sender
 from kfp_chain.logs import configure_logging
 
-from tests.conftest import binary_event, event_data
+from tests.builders import binary_event, event_data
+from tests.security.support import AUDIENCE, STRANGER, TRIGGER_SENDER, post, signed
 
-from .conftest import AUDIENCE, STRANGER, TRIGGER_SENDER, post, signed
 from .test_upstream_verification import upstream_run
 
 KFP_TOKEN = "kfp-s3cr3t-0123456789abcdef"

@@ -13,7 +13,7 @@ import pytest
 from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import API_SERVER_AUDIENCE, FakeKubernetes
 
-from .conftest import (
+from tests.security.support import (
     AUDIENCE,
     SENSOR_SENDER,
     STRANGER,

@@ -15,9 +15,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import ROOT, write_kubeconfig
-
-from .conftest import AUDIENCE, STRANGER, TRIGGER_SENDER, signed
+from tests.builders import write_kubeconfig
+from tests.security.support import AUDIENCE, STRANGER, TRIGGER_SENDER, signed
+from tests.support import ROOT
 
 SERVER = [str(Path(sys.executable).parent / "functions-framework"), "--source", str(ROOT / "functions" / "main.py"),
           "--target", "on_run_completion"]  # fmt: skip

@@ -22,7 +22,7 @@ from kfp_chain.auth import (
 from kfp_chain.errors import Unauthenticated
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from .conftest import AUDIENCE, TRIGGER_SENDER, token_reviews
+from tests.security.support import AUDIENCE, TRIGGER_SENDER, token_reviews
 
 
 class Clocks:

@@ -13,9 +13,8 @@ import uuid
 import pytest
 from kfp_fakes.kfp import FakeKfp
 
-from tests.conftest import binary_event, event_data
-
-from .conftest import metric, post
+from tests.builders import binary_event, event_data
+from tests.security.support import metric, post
 
 DEPENDENT_RUN = "b/down <- a/up run {}"
 

@@ -1,0 +1,106 @@
+"""What tests share besides builders and fixtures: the repository's paths, the function behind its
+Flask app, concurrency and polling helpers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FIXTURES",
+    "ROOT",
+    "SEED",
+    "CollectedLog",
+    "Function",
+    "FunctionFactory",
+    "eventually",
+    "installed_cli",
+    "run_concurrently",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEED = FIXTURES / "seed" / "runconfigurations.yaml"
+
+
+class Function:
+    """The real trigger function (functions/main.py) behind functions-framework's Flask app."""
+
+    def __init__(self, app: Any) -> None:
+        self.flask = app
+        self.client = app.test_client()
+
+    def post(self, request: tuple[dict[str, str], bytes]) -> tuple[int, dict[str, Any]]:
+        headers, body = request
+        response = self.client.post("/", headers=headers, data=body)
+        return response.status_code, response.get_json(silent=True) or {}
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        response = self.client.get(path)
+        return response.status_code, response.get_json(silent=True) or {}
+
+    def close(self) -> None:
+        module = sys.modules.get("main")
+        app = getattr(module, "_app", None)
+        if app is not None:
+            app.close()
+
+
+FunctionFactory = Callable[..., Function]
+
+
+def run_concurrently(work: Callable[[], Any], workers: int) -> list[Any]:
+    barrier = threading.Barrier(workers)
+    results: list[Any] = [None] * workers
+
+    def one(i: int) -> None:
+        barrier.wait()
+        results[i] = work()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Polls until `check()` holds or the deadline passes: the index is eventually consistent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return check()
+
+
+def installed_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The `kfp-chain` console script as a user runs it, in its own process."""
+    script = Path(sys.executable).parent / "kfp-chain"
+    return subprocess.run(
+        [str(script), *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class CollectedLog(logging.Handler):
+    """Warnings of one logger, kept as messages."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
