@@ -119,7 +119,7 @@ class FakeKfp(FakeServer, KfpStore):
         """Forget everything (store, faults, request log, tokens): one server can serve many tests.
 
         Starting and stopping a server costs about 0.5 s (the serve_forever poll interval of
-        server.py), so a module-scoped server reset per test keeps a test file fast.
+        http.py), so a module-scoped server reset per test keeps a test file fast.
         """
         self.faults.clear()
         self.reset_log()

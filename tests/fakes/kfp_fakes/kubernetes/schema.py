@@ -74,12 +74,9 @@ def _is_datetime(value: object) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_validator(rt: ResourceType, version: str) -> Any:
-    return _Validator(rt.schemas[version], format_checker=_FORMATS)
-
-
 def _validator(rt: ResourceType, version: str) -> Any:
-    return _cached_validator(rt, version)
+    """One compiled validator per served version (building one walks the whole schema)."""
+    return _Validator(rt.schemas[version], format_checker=_FORMATS)
 
 
 def _field(path: Any) -> str:
