@@ -24,11 +24,11 @@ from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.cli import main
 from kfp_chain.runconfiguration import RcKey
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.cli.conftest import Cli
-from tests.conftest import binary_event, event_data, rc, ref, write_kubeconfig
-from tests.fakes.kfp_api import FakeKfp
-from tests.fakes.kube_api import FakeKubernetes
+from tests.builders import binary_event, event_data, rc, ref, write_kubeconfig
+from tests.cli.support import Cli
 
 PIPELINE = "penguin-pipeline-training"  # the one the KFP fake knows
 PREDICTED = {"would-start": "started", "duplicate": "duplicate", "skipped": "skipped"}

@@ -14,7 +14,7 @@ from kfp_chain.completion_event import Encoding, encode, run_completion_data, ru
 from kfp_chain.intake import EVENT_TYPE, parse_request
 from kfp_chain.runconfiguration import Artifact, RcKey
 
-from tests.conftest import EXAMPLES_RC
+from tests.builders import EXAMPLES_RC
 from tests.intake.test_kfp_operator_wire_format import run_completion_event as go_marshalled
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
