@@ -173,7 +173,7 @@ def record_latest_run(kube: Any, event: Event) -> None:
     Read and written under the fake's lock, so a replica's concurrent write is not lost (the
     controller would patch the status subresource; a merge here is the same change).
     """
-    with kube._cond:
+    with kube.lock:
         obj = kube.get(event.upstream.namespace, event.upstream.name)
         status = obj.get("status") or {}
         status["latestRuns"] = {"succeeded": {"providerId": event.run_id, "artifacts": event.artifacts}}

@@ -38,6 +38,7 @@ authentication and authorization other than who may create TokenReviews.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -207,6 +208,11 @@ class FakeKubernetes(FakeServer):
                     return False
                 self.store.cond.wait(left)
             return True
+
+    @property
+    def lock(self) -> threading.Condition:
+        """The store's lock: hold it around `get()` and `put()` to read-modify-write as one writer."""
+        return self.store.cond
 
     @property
     def bookmarks_sent(self) -> list[int]:
