@@ -107,3 +107,22 @@ def test_a_join_planned_before_a_newer_one_was_recorded_is_not_claimed(cluster_l
 
     assert cluster_ledger.claim(stale, "slow/1", LEASE) is ClaimState.DONE
     assert consumed(kube) == {"a/one": "a1", "a/two": "b1"}
+
+
+def test_a_join_planned_on_a_newer_view_than_the_ledgers_copy_is_claimed_not_called_superseded(
+    cluster_ledger, kube
+) -> None:
+    # This replica's ledger last wrote the dependent before another replica recorded the join a0+b0, so
+    # its copy still shows nothing consumed; the new join was planned on a fresh read showing a0+b0.
+    # "Moved since planned" on that older copy is the copy's age, not a newer join: re-read, then claim.
+    # (The two-replica fan-in test lost a run to this once: answered "duplicate", no run started.)
+    assert cluster_ledger.claim(join("x0", "y0"), "here/1", LEASE) is ClaimState.ACQUIRED  # keeps a copy
+    obj = kube.get("a", "join")
+    obj["status"] = {
+        "triggers": {"runConfigurations": {"a/one": {"providerId": "a0"}, "a/two": {"providerId": "b0"}}}
+    }
+    kube.put(obj)  # the other replica's completion, unseen by this ledger
+
+    planned = Trigger.fan_in(DEP, [(A, "a1"), (B, "b1")], planned_on=[("a/one", "a0"), ("a/two", "b0")])
+
+    assert cluster_ledger.claim(planned, "here/2", LEASE) is ClaimState.ACQUIRED

@@ -27,6 +27,7 @@ from ..ports import ClaimState, Clock, SystemClock, Trigger
 from .claims import (
     CLAIM_PREFIX,
     claim_value,
+    consumed,
     consumed_runs,
     done,
     done_claims,
@@ -88,7 +89,12 @@ class KubernetesLedger:
         obj, fresh = self._known(trigger.dependent)
         for _ in range(CONFLICT_ATTEMPTS):
             if done(obj, trigger):
-                return ClaimState.DONE  # done, or superseded: a newer join was recorded since this one's plan
+                if fresh or consumed(obj, trigger):
+                    return ClaimState.DONE  # done, or superseded: a newer join was recorded since its plan
+                # "Superseded" on a copy may only be the copy's age (older than the plan's fresh read,
+                # another replica completed a join since): unlike consumption, it is not monotone.
+                obj, fresh = self._require(trigger.dependent), True
+                continue
             current = claim_value(obj, annotation)
             now = self.clock.now()
             rival = trigger.joined and overlapping_claim(obj, trigger, annotation, holder, now)
