@@ -46,10 +46,10 @@ compile-examples: $(STAMP) ## compile the example pipelines into .local/kfp-chai
 	$(BIN)/python examples/compile.py --out .local/kfp-chain/pipelines
 
 demo: $(STAMP) compile-examples ## run the examples -> training chain locally (function + kfp.local), exit 0 if it worked
-	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo --pipelines-dir .local/kfp-chain/pipelines
+	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo.chain --pipelines-dir .local/kfp-chain/pipelines
 
 demo-ensemble: $(STAMP) compile-examples ## run the fan-in example (examples -> two trainers -> one ensemble, policy all) locally, exit 0 if it worked
-	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo_ensemble --pipelines-dir .local/kfp-chain/pipelines
+	HOME=$(CURDIR)/.local/home $(BIN)/python -m kfp_chain.demo.ensemble --pipelines-dir .local/kfp-chain/pipelines
 
 .PHONY: graphviz
 graphviz: ## install Graphviz (apt-get) when `dot` is missing, for `kfp-chain graph --format png|svg`

@@ -19,7 +19,9 @@ import threading
 import flask
 import functions_framework
 import orjson
-from kfp_chain.app import (
+from kfp_chain.errors import ConfigurationError
+from kfp_chain.observability.metrics import CONTENT_TYPE_LATEST
+from kfp_chain.service.app import (
     App,
     DeadLetterApp,
     build_app,
@@ -30,9 +32,7 @@ from kfp_chain.app import (
     respond,
     respond_dead_letter,
 )
-from kfp_chain.auth import Authenticator, check_sender
-from kfp_chain.errors import ConfigurationError
-from kfp_chain.metrics import CONTENT_TYPE_LATEST
+from kfp_chain.service.auth import Authenticator, check_sender
 from kfp_chain.settings import Settings
 
 _app: App | None = None

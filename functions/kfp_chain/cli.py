@@ -36,7 +36,15 @@ from typing import Any
 
 import click
 
-from .cli_options import (
+from .errors import ConfigurationError, KfpChainError
+from .intake import RunStatus
+from .runconfiguration import Artifact, RcKey
+from .settings import Settings
+from .tools.explain import DRY_RUN_ID, show_explanation
+from .tools.findings import show_validation
+from .tools.graph import GRAPH_FORMATS, show_graph
+from .tools.inventory import first_line
+from .tools.options import (
     artifacts_option,
     output_option,
     parse_key,
@@ -44,16 +52,8 @@ from .cli_options import (
     runconfigurations_option,
     status_option,
 )
-from .errors import ConfigurationError, KfpChainError
-from .explain import DRY_RUN_ID, show_explanation
-from .findings import show_validation
-from .graph import GRAPH_FORMATS, show_graph
-from .intake import RunStatus
-from .inventory import first_line
-from .pending import reconcile_now
-from .runconfiguration import Artifact, RcKey
-from .sending import send_event
-from .settings import Settings
+from .tools.pending import reconcile_now
+from .tools.sending import send_event
 
 __all__ = ["main"]
 

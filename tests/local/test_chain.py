@@ -1,6 +1,6 @@
 """The whole local chain through the real function: examples -> event -> training, exactly once.
 
-Driven through `kfp_chain.demo`, which starts `functions/main.py` with functions-framework as a
+Driven through `kfp_chain.demo.chain`, which starts `functions/main.py` with functions-framework as a
 subprocess (as `make demo` and `make serve` do); the assertions read the state store and the
 artifacts on disk themselves rather than trusting the demo's verdict.
 """
@@ -14,9 +14,9 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
-from kfp_chain import demo
 from kfp_chain.adapters.folder.ledger import SqliteLedger
 from kfp_chain.adapters.local.runs import list_runs
+from kfp_chain.demo import chain as demo
 
 from tests.local.support import ROOT
 

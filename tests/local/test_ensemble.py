@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from kfp_chain import demo_ensemble
 from kfp_chain.adapters.local.runs import LocalRun, list_runs
+from kfp_chain.demo import ensemble as demo_ensemble
 
 from tests.local.support import ROOT
 

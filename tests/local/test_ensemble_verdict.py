@@ -1,4 +1,4 @@
-"""`make demo-ensemble`'s verdict on one round (`kfp_chain.demo_ensemble.judge`), on hand-made runs.
+"""`make demo-ensemble`'s verdict on one round (`kfp_chain.demo.ensemble.judge`), on hand-made runs.
 
 The real runs are in test_ensemble.py; here each way a round can go wrong is staged as rows of the
 `local_runs` table would read, with real metrics files, to show the verdict names it.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from kfp_chain.adapters.local.runs import LocalRun
-from kfp_chain.demo_ensemble import judge
+from kfp_chain.demo.ensemble import judge
 from kfp_chain.runconfiguration import Artifact
 
 EXAMPLES_RC = "base-namespace/penguin-pipeline-examples-rc"

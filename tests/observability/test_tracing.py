@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kfp_chain.app import App, build_app, respond
 from kfp_chain.chain import Outcome
 from kfp_chain.intake import RunCompletion
-from kfp_chain.logs import JsonFormatter
+from kfp_chain.observability.logs import JsonFormatter
+from kfp_chain.observability.tracing import current_trace_id
+from kfp_chain.service.app import App, build_app, respond
 from kfp_chain.settings import Settings
-from kfp_chain.tracing import current_trace_id
 from kfp_fakes.kfp import FakeKfp
 
 from tests.builders import binary_event, event_data

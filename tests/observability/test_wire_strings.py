@@ -14,9 +14,9 @@ import logging
 import orjson
 import pytest
 from kfp_chain.intake import RunCompletion, RunStatus, parse_data
-from kfp_chain.logs import JsonFormatter, TextFormatter
-from kfp_chain.metrics import Metrics, PassResult
-from kfp_chain.observers import LogObserver
+from kfp_chain.observability.logs import JsonFormatter, TextFormatter
+from kfp_chain.observability.metrics import Metrics, PassResult
+from kfp_chain.observability.observers import LogObserver
 from kfp_chain.outcomes import Outcome, OutcomeKind, Report
 from kfp_chain.runconfiguration import RcKey
 

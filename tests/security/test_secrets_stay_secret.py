@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from kfp_chain.auth import Authenticator, Review, check_sender
-from kfp_chain.logs import configure_logging
+from kfp_chain.adapters.ports import Review
+from kfp_chain.observability.logs import configure_logging
+from kfp_chain.service.auth import Authenticator, check_sender
 
 from tests.builders import binary_event, event_data
 from tests.security.support import AUDIENCE, STRANGER, TRIGGER_SENDER, post, signed

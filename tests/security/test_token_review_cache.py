@@ -12,14 +12,14 @@ import time
 
 import pytest
 from kfp_chain.adapters.kubernetes.tokenreview import KubernetesTokenReviewer
-from kfp_chain.auth import (
+from kfp_chain.errors import Unauthenticated
+from kfp_chain.service.auth import (
     EXPIRY_MARGIN_SECONDS,
     MAX_CACHE_SECONDS,
     NO_EXPIRY_CACHE_SECONDS,
     Authenticator,
     ReviewCache,
 )
-from kfp_chain.errors import Unauthenticated
 from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.security.support import AUDIENCE, TRIGGER_SENDER, token_reviews

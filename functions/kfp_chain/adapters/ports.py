@@ -195,3 +195,19 @@ class Launcher(Protocol):
     def finished_at(self, run_id: str) -> datetime | None:
         """When a run finished (fan-in's max age); None when unknown or not finished."""
         ...
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the API server said about one token, as far as sender authentication (`service.auth`) uses it."""
+
+    authenticated: bool
+    username: str | None = None
+    audiences: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class TokenReviewer(Protocol):
+    """Asks someone who can tell (the API server) whether a token is valid for `audience`."""
+
+    def review(self, token: str, audience: str) -> Review: ...

@@ -8,8 +8,8 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from ...auth import Review
 from ...errors import BackendUnavailable, DeploymentFault, KfpChainError
+from ..ports import Review
 from .errors import kubernetes_errors
 
 __all__ = ["KubernetesTokenReviewer"]

@@ -18,8 +18,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from .intake import RunCompletion
-from .outcomes import Outcome
+from ..intake import RunCompletion
+from ..outcomes import Outcome
 
 __all__ = ["TracingObserver", "current_trace_id", "event_span"]
 

@@ -26,10 +26,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .adapters.ports import IndexProvider
-from .dependents import DependentsIndex
-from .intake import RunCompletion
-from .outcomes import Outcome, OutcomeKind
+from ..adapters.ports import IndexProvider
+from ..dependents import DependentsIndex
+from ..intake import RunCompletion
+from ..outcomes import Outcome, OutcomeKind
 
 __all__ = ["CONTENT_TYPE_LATEST", "AnswerClass", "MeasuredIndex", "Metrics", "MetricsObserver", "PassResult"]
 

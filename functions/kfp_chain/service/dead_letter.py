@@ -26,9 +26,9 @@ from typing import Any
 from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
-from .errors import InvalidEvent
-from .outcomes import OutcomeKind
-from .runconfiguration import RcKey, nonempty
+from ..errors import InvalidEvent
+from ..outcomes import OutcomeKind
+from ..runconfiguration import RcKey, nonempty
 
 __all__ = ["DeadLetter", "handle_dead_letter", "parse_dead_letter"]
 

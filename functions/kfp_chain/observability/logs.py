@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from .settings import LogFormat
+from ..settings import LogFormat
 
 __all__ = ["JsonFormatter", "configure_logging"]
 

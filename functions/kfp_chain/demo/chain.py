@@ -8,7 +8,7 @@ it, it starts the training run with `examples_location` resolved, and that run r
 This module only watches, from the function's JSON log lines and the `local_runs` table, and
 judges: exit 0 only when the training run succeeded and exactly one was started.
 
-    python -m kfp_chain.demo [--pipelines-dir DIR] [--state-dir DIR] [--timeout SECONDS]
+    python -m kfp_chain.demo.chain [--pipelines-dir DIR] [--state-dir DIR] [--timeout SECONDS]
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .adapters.local.runner import start_by_hand
-from .adapters.local.runs import FINISHED, LocalRun, LocalRunStatus, list_runs
-from .outcomes import OutcomeKind
-from .runconfiguration import RcKey
-from .settings import Settings
+from ..adapters.local.runner import start_by_hand
+from ..adapters.local.runs import FINISHED, LocalRun, LocalRunStatus, list_runs
+from ..outcomes import OutcomeKind
+from ..runconfiguration import RcKey
+from ..settings import Settings
 
 __all__ = ["Demo", "main", "read_metrics"]
 
@@ -48,7 +48,7 @@ SETTLE_SECONDS = 1.5  # after the training run reported: time for a (wrong) seco
 class Demo:
     """Starts the function on a folder of RunConfigurations and the local runner, and narrates.
 
-    `follow` and `_verdict` judge the examples -> training chain; `kfp_chain.demo_ensemble`
+    `follow` and `_verdict` judge the examples -> training chain; `kfp_chain.demo.ensemble`
     reuses the rest (server, run-by-hand, narration) for the ensemble's fan-in.
     """
 

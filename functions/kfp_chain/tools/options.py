@@ -14,10 +14,10 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from .errors import ConfigurationError
-from .intake import RunStatus
-from .runconfiguration import Artifact, RcKey
-from .settings import Settings
+from ..errors import ConfigurationError
+from ..intake import RunStatus
+from ..runconfiguration import Artifact, RcKey
+from ..settings import Settings
 
 __all__ = [
     "Misconfigured",

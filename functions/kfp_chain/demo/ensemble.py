@@ -1,6 +1,6 @@
 """`make demo-ensemble`: the fan-in example, examples -> two trainers -> one ensemble, locally.
 
-Same machinery as `make demo` (`kfp_chain.demo.Demo`): the real function under functions-framework
+Same machinery as `make demo` (`kfp_chain.demo.chain.Demo`): the real function under functions-framework
 on the folder source and the local runner, the examples RunConfiguration started by hand, and from
 then on only the function acts. The folder is `examples/` as a whole, so the tutorial's training
 RunConfiguration (`examples/resources`) is trainer A, and `examples/ensemble` adds trainer B and
@@ -15,7 +15,7 @@ with that round's examples and both trainers' models as parameters, and all thre
 split: the digest of the eval rows (`eval_split`, in each metrics file) is the same in the three,
 and each trainer's reported accuracy is what the ensemble recomputes for its model.
 
-    python -m kfp_chain.demo_ensemble [--pipelines-dir DIR] [--resources DIR] [--state-dir DIR]
+    python -m kfp_chain.demo.ensemble [--pipelines-dir DIR] [--resources DIR] [--state-dir DIR]
                                       [--rounds N] [--timeout SECONDS]
 """
 
@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .adapters.local.runs import FINISHED, LocalRun, LocalRunStatus
-from .demo import Demo, read_metrics, run_demo
-from .runconfiguration import RcKey
+from ..adapters.local.runs import FINISHED, LocalRun, LocalRunStatus
+from ..runconfiguration import RcKey
+from .chain import Demo, read_metrics, run_demo
 
 __all__ = ["ENSEMBLE_RC", "PIPELINES", "RoundResult", "judge", "main"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import click
 
-from .completion_event import Encoding, encode, run_completion_data, run_completion_event
-from .errors import InvalidEvent
-from .intake import RunStatus, parse_data
-from .runconfiguration import Artifact
+from ..completion_event import Encoding, encode, run_completion_data, run_completion_event
+from ..errors import InvalidEvent
+from ..intake import RunStatus, parse_data
+from ..runconfiguration import Artifact
 from .terminal import emit_json
 
 __all__ = ["send_event"]

@@ -17,18 +17,18 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .adapters.ports import ClaimInfo
-from .cli_options import parse_key
-from .errors import InvalidEvent
-from .fan_in import join_status
-from .intake import RunCompletion, RunStatus, parse_request
-from .invalid import blocking_problems
+from ..adapters.ports import ClaimInfo
+from ..errors import InvalidEvent
+from ..fan_in import join_status
+from ..intake import RunCompletion, RunStatus, parse_request
+from ..invalid import blocking_problems
+from ..outcomes import ONE_OFF_NOTE
+from ..planning import Plan, plan
+from ..runconfiguration import Artifact, RcKey
+from ..settings import Settings
 from .inventory import Loaded, load
-from .outcomes import ONE_OFF_NOTE
+from .options import parse_key
 from .pending import claim_json, involving, pending_views, print_pending
-from .planning import Plan, plan
-from .runconfiguration import Artifact, RcKey
-from .settings import Settings
 from .terminal import console, emit_json
 
 __all__ = ["DRY_RUN_ID", "Decision", "Outcome", "decide", "event_from", "show_explanation"]

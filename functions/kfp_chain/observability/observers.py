@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from .intake import RunCompletion
-from .outcomes import Outcome, OutcomeKind
+from ..intake import RunCompletion
+from ..outcomes import Outcome, OutcomeKind
 
 __all__ = ["LogObserver"]
 

@@ -37,10 +37,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..adapters.ports import Review, TokenReviewer
+from ..errors import (
     ConfigurationError,
     DeploymentFault,
     Forbidden,
@@ -50,8 +50,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
-    from .settings import Settings
+    from ..observability.metrics import Metrics
+    from ..settings import Settings
 
 __all__ = [
     "Authenticator",
@@ -73,22 +73,6 @@ NEGATIVE_CACHE_SECONDS = 10.0  # a token the API server refused
 
 # A JWS in compact serialisation: three base64url parts. Anything else is refused without a review.
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-
-
-@dataclass(frozen=True)
-class Review:
-    """What the API server said about one token, as far as this module uses it."""
-
-    authenticated: bool
-    username: str | None = None
-    audiences: tuple[str, ...] = ()
-    error: str | None = None
-
-
-class TokenReviewer(Protocol):
-    """Asks someone who can tell (the API server) whether a token is valid for `audience`."""
-
-    def review(self, token: str, audience: str) -> Review: ...
 
 
 class ReviewCache:
@@ -261,8 +245,8 @@ def build_authenticator(settings: Settings, metrics: Metrics | None = None) -> A
     """None unless KFP_CHAIN_AUTH=oidc (settings have already checked audience and senders)."""
     if settings.auth != "oidc":
         return None
-    from .adapters.kubernetes.client import kubernetes_api_client
-    from .adapters.kubernetes.tokenreview import KubernetesTokenReviewer
+    from ..adapters.kubernetes.client import kubernetes_api_client
+    from ..adapters.kubernetes.tokenreview import KubernetesTokenReviewer
 
     if not settings.oidc_audience or not settings.allowed_senders:  # Settings.from_env refuses this too
         raise ConfigurationError(

@@ -26,9 +26,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from .errors import UpstreamNotFinished, UpstreamUnverified
-from .intake import RunCompletion
-from .runconfiguration import RcKey
+from ..errors import UpstreamNotFinished, UpstreamUnverified
+from ..intake import RunCompletion
+from ..runconfiguration import RcKey
 
 __all__ = ["REASON", "RunStates", "UpstreamCheck"]
 

@@ -12,10 +12,10 @@ from typing import Literal
 
 from rich.markup import escape
 
+from ..rc_schema import schema_problems
+from ..runconfiguration import MAX_AGE_ANNOTATION, POLICY_ANNOTATION, RunConfiguration
+from ..settings import Settings
 from .inventory import Loaded, load
-from .rc_schema import schema_problems
-from .runconfiguration import MAX_AGE_ANNOTATION, POLICY_ANNOTATION, RunConfiguration
-from .settings import Settings
 from .terminal import console, emit_json
 
 __all__ = ["Finding", "Severity", "findings", "show_validation"]

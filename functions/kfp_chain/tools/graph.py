@@ -18,9 +18,9 @@ from typing import Literal
 
 import click
 
+from ..runconfiguration import RcKey
+from ..settings import Settings
 from .inventory import Loaded, load
-from .runconfiguration import RcKey
-from .settings import Settings
 
 __all__ = [
     "GRAPH_FORMATS",

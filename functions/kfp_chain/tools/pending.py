@@ -20,13 +20,13 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .adapters.ports import ClaimInfo
-from .dependents import DependentsIndex
+from ..adapters.ports import ClaimInfo
+from ..dependents import DependentsIndex
+from ..planning import plan_one
+from ..reconcile import Pending, pending_triggers
+from ..runconfiguration import RcKey, RunConfiguration
+from ..settings import Settings
 from .inventory import load
-from .planning import plan_one
-from .reconcile import Pending, pending_triggers
-from .runconfiguration import RcKey, RunConfiguration
-from .settings import Settings
 from .terminal import console, emit_json
 
 __all__ = [
@@ -126,7 +126,7 @@ def run_pass(settings: Settings) -> tuple[int, dict[str, Any]]:
     The local runner's runs live in this process's workers, so the command returns only once the
     runs it started have finished and posted their run-completion events.
     """
-    from .app import build_reconcile_app, reconcile_pass
+    from ..service.app import build_reconcile_app, reconcile_pass
 
     app = build_reconcile_app(settings)
     try:

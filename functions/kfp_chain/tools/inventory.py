@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters.folder.files import Document, read_folder
-from .adapters.ports import ClaimInfo, Ledger, Trigger
-from .dependents import DependentsIndex
-from .invalid import blocking_problems
-from .rc_schema import read_runconfiguration
-from .runconfiguration import RcKey, RunConfiguration
-from .settings import Settings
+from ..adapters.folder.files import Document, read_folder
+from ..adapters.ports import ClaimInfo, Ledger, Trigger
+from ..dependents import DependentsIndex
+from ..invalid import blocking_problems
+from ..rc_schema import read_runconfiguration
+from ..runconfiguration import RcKey, RunConfiguration
+from ..settings import Settings
 
 __all__ = ["Loaded", "first_line", "load"]
 
@@ -60,10 +60,10 @@ def load(settings: Settings) -> Loaded:
 
 
 def _load_cluster(settings: Settings) -> Loaded:
-    from .adapters.kubernetes.claims import claims_in
-    from .adapters.kubernetes.client import kubernetes_api_client
-    from .adapters.kubernetes.ledger import KubernetesLedger
-    from .adapters.kubernetes.source import KubernetesSource
+    from ..adapters.kubernetes.claims import claims_in
+    from ..adapters.kubernetes.client import kubernetes_api_client
+    from ..adapters.kubernetes.ledger import KubernetesLedger
+    from ..adapters.kubernetes.source import KubernetesSource
 
     source = KubernetesSource(kubernetes_api_client(), settings.group, settings.version, settings.namespaces)
     loaded = Loaded(settings, KubernetesLedger(source))
@@ -79,7 +79,7 @@ def _load_folder(settings: Settings) -> Loaded:
     The state store is opened only when it is already there: opening creates it, and a dry run
     must leave no trace (the ledger's `consumed` answers "nothing" without one).
     """
-    from .adapters.folder.ledger import SqliteLedger
+    from ..adapters.folder.ledger import SqliteLedger
 
     folder = Path(settings.runconfigurations)
     ledger = SqliteLedger(settings.state_db)
@@ -91,7 +91,7 @@ def _load_folder(settings: Settings) -> Loaded:
     by_where = {d.where: d for d in allowed}
     loaded.documents = {key: by_where[where] for key, where in loaded.origins.items() if where in by_where}
     if settings.state_db.exists():
-        from .adapters.folder.source import FolderSource
+        from ..adapters.folder.source import FolderSource
 
         source = FolderSource(folder, settings.state_db, settings.namespaces, settings.group)
         loaded.runconfigurations = source.with_status(loaded.runconfigurations)

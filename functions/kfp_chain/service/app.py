@@ -15,22 +15,22 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from .adapters.list_index import ListIndex
-from .adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
+from ..adapters.list_index import ListIndex
+from ..adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
+from ..chain import Chain, ChainOptions
+from ..delivery import CLOCK_SKEW_SECONDS
+from ..dependents import DependentsIndex
+from ..errors import ConfigurationError, DeploymentFault, InvalidEvent, Refused, TemporaryError
+from ..intake import RunCompletion, parse_request
+from ..observability.logs import configure_logging
+from ..observability.metrics import MeasuredIndex, Metrics, MetricsObserver, PassResult
+from ..observability.observers import LogObserver
+from ..observability.tracing import TracingObserver, event_span
+from ..outcomes import Observer, OutcomeKind, Report
+from ..runconfiguration import RcKey
+from ..settings import Settings
 from .auth import Authenticator, build_authenticator
-from .chain import Chain, ChainOptions
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
-from .delivery import CLOCK_SKEW_SECONDS
-from .dependents import DependentsIndex
-from .errors import ConfigurationError, DeploymentFault, InvalidEvent, Refused, TemporaryError
-from .intake import RunCompletion, parse_request
-from .logs import configure_logging
-from .metrics import MeasuredIndex, Metrics, MetricsObserver, PassResult
-from .observers import LogObserver
-from .outcomes import Observer, OutcomeKind, Report
-from .runconfiguration import RcKey
-from .settings import Settings
-from .tracing import TracingObserver, event_span
 from .upstream import UpstreamCheck
 
 __all__ = [
@@ -89,9 +89,9 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     index: IndexProvider | None = None
     closers: list[Callable[[], None]] = []
     if settings.from_kubernetes:
-        from .adapters.kubernetes.client import kubernetes_api_client
-        from .adapters.kubernetes.ledger import KubernetesLedger
-        from .adapters.kubernetes.source import KubernetesSource
+        from ..adapters.kubernetes.client import kubernetes_api_client
+        from ..adapters.kubernetes.ledger import KubernetesLedger
+        from ..adapters.kubernetes.source import KubernetesSource
 
         api_client = kubernetes_api_client()
         kube_source = KubernetesSource(
@@ -99,7 +99,7 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         )
         source, ledger = kube_source, KubernetesLedger(kube_source)
         if settings.index_mode == "watch":
-            from .adapters.kubernetes.watch import WatchIndex
+            from ..adapters.kubernetes.watch import WatchIndex
 
             watched = WatchIndex(kube_source, settings.resync_seconds).start()
             closers.append(watched.close)
@@ -107,8 +107,8 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     else:
         from pathlib import Path
 
-        from .adapters.folder.ledger import SqliteLedger
-        from .adapters.folder.source import FolderSource
+        from ..adapters.folder.ledger import SqliteLedger
+        from ..adapters.folder.source import FolderSource
 
         source = FolderSource(
             Path(settings.runconfigurations), settings.state_db, settings.namespaces, settings.group
@@ -120,7 +120,7 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     reporters: list[Observer] = [LogObserver(), MetricsObserver(metrics), TracingObserver()]
     write_event: EventWriter | None = None
     if settings.from_kubernetes:
-        from .adapters.kubernetes.events import KubernetesEventObserver
+        from ..adapters.kubernetes.events import KubernetesEventObserver
 
         known_uid = _uid_lookup(index) if settings.index_mode == "watch" else (lambda key: None)
         kube_events = KubernetesEventObserver(
@@ -155,7 +155,7 @@ def _upstream_check(
 ) -> UpstreamCheck | None:
     if not settings.verify_upstream:
         return None
-    from .adapters.kfp.launcher import KfpLauncher
+    from ..adapters.kfp.launcher import KfpLauncher
 
     if not isinstance(launcher, KfpLauncher):  # settings require KFP_HOST; this keeps mypy honest
         raise ConfigurationError("KFP_CHAIN_VERIFY_UPSTREAM=true needs KFP_HOST")
@@ -174,7 +174,7 @@ def _uid_lookup(index: IndexProvider) -> Callable[[RcKey], str | None]:
 
 def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Launcher:
     if settings.kfp_host:
-        from .adapters.kfp.launcher import KfpLauncher, kfp_client
+        from ..adapters.kfp.launcher import KfpLauncher, kfp_client
 
         host, token, token_file, namespace, timeout = (
             settings.kfp_host,
@@ -189,7 +189,7 @@ def build_launcher(settings: Settings, closers: list[Callable[[], None]]) -> Lau
             namespace,
         )
     try:
-        from .adapters.local.runner import LocalLauncher
+        from ..adapters.local.runner import LocalLauncher
     except ImportError as exc:  # pragma: no cover - the module ships with the package
         raise ConfigurationError(f"KFP_HOST is not set and the local runner cannot load: {exc}") from exc
     local = LocalLauncher(
@@ -299,8 +299,8 @@ def build_dead_letter_app(settings: Settings) -> DeadLetterApp:
     senders = build_authenticator(settings, Metrics())
     if not settings.from_kubernetes:
         return DeadLetterApp(settings, None, senders)
-    from .adapters.kubernetes.client import kubernetes_api_client
-    from .adapters.kubernetes.events import KubernetesEventObserver
+    from ..adapters.kubernetes.client import kubernetes_api_client
+    from ..adapters.kubernetes.events import KubernetesEventObserver
 
     writer = KubernetesEventObserver(kubernetes_api_client(), settings.api_version, settings.holder)
     return DeadLetterApp(settings, writer.write, senders)
