@@ -4,10 +4,14 @@ run-completion events, kubeconfigs. Plain functions, no fixtures: conftests hold
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kfp_chain.completion_event import encode, run_completion_data, run_completion_event
+from kfp_chain.intake import RunStatus
+from kfp_chain.runconfiguration import Artifact
 
 from tests.support import SEED
 
@@ -134,40 +138,38 @@ def event_data(
     status: str = "succeeded",
     artifacts: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "status": status,
-        "runConfigurationName": rc_name,
-        "pipelineName": rc_name.split("/")[0] + "/pipe",
-        "runId": run_id,
-        "runName": f"run-{run_id}",
-        "artifacts": [{"name": "examples", "location": "gs://bucket/examples/123"}]
-        if artifacts is None
-        else artifacts,
-        "provider": "kfp",
-        "runStartTime": "2026-11-25T10:00:00Z",
-        "runEndTime": "2026-11-25T10:05:00Z",
-    }
+    """kfp-operator's RunCompletionEvent, from the function's own builder (`kfp_chain.completion_event`)."""
+    return run_completion_data(
+        rc_name,
+        run_id,
+        status=RunStatus(status),
+        pipeline=rc_name.split("/")[0] + "/pipe",
+        run_name=f"run-{run_id}",
+        artifacts=[
+            Artifact(a["name"], a["location"])
+            for a in (
+                [{"name": "examples", "location": "gs://bucket/examples/123"}]
+                if artifacts is None
+                else artifacts
+            )
+        ],
+        provider="kfp",
+        # Relative to now: a fixed date ages past a fan-in's max age (24 h in a test) and fails a day later.
+        run_start_time=_rfc3339(datetime.now(UTC) - timedelta(minutes=5)),
+        run_end_time=_rfc3339(datetime.now(UTC)),
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def binary_event(data: dict[str, Any], event_id: str | None = None) -> tuple[dict[str, str], bytes]:
-    from cloudevents.conversion import to_binary
-    from cloudevents.http import CloudEvent
-
-    attributes = {"type": "org.kubeflow.pipelines.run-completion", "source": "kfp-operator/test"}
-    if event_id:
-        attributes["id"] = event_id
-    headers, body = to_binary(CloudEvent(attributes, data))
-    return dict(headers), body
+    return encode(run_completion_event(data, source="kfp-operator/test", event_id=event_id), "binary")
 
 
 def structured_event(data: dict[str, Any]) -> tuple[dict[str, str], bytes]:
-    from cloudevents.conversion import to_structured
-    from cloudevents.http import CloudEvent
-
-    headers, body = to_structured(
-        CloudEvent({"type": "org.kubeflow.pipelines.run-completion", "source": "kfp-operator/test"}, data)
-    )
-    return dict(headers), body
+    return encode(run_completion_event(data, source="kfp-operator/test"), "structured")
 
 
 def plain_event(data: dict[str, Any]) -> tuple[dict[str, str], bytes]:
