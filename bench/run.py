@@ -36,6 +36,35 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "event.lua"
+EVENT_TEMPLATE = ROOT / ".local" / "bench-event"
+
+
+def write_event_template(directory: Path = EVENT_TEMPLATE) -> Path:
+    """The run-completion event wrk posts, from the one builder (`kfp_chain.completion_event`).
+
+    With @EMITTER@ and @RUN@ where event.lua puts each request's emitter and run id: the bench
+    sends what `kfp-chain send` and the local runner send, byte for byte but for those two.
+    """
+    from kfp_chain.completion_event import encode, run_completion_data, run_completion_event
+    from kfp_chain.runconfiguration import Artifact
+
+    data = run_completion_data(
+        "@EMITTER@",
+        "@RUN@",
+        pipeline="team/pipe",
+        run_name="run-@RUN@",
+        artifacts=[Artifact("model", "gs://bucket/@RUN@/model")],
+        provider="kfp",
+        run_start_time="2026-11-25T10:00:00Z",
+        run_end_time="2026-11-25T10:05:00Z",
+    )
+    headers, body = encode(run_completion_event(data, source="kfp-operator/bench", event_id="@RUN@"))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "headers").write_text("".join(f"{name}: {value}\n" for name, value in headers.items()))
+    (directory / "body").write_bytes(body)
+    return directory
+
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 LONELY_EMITTERS = 50
 
@@ -264,6 +293,7 @@ def wrk(url: str, mode: str, duration: float, connections: int, timeout: float =
             mode,
             nonce,
             str(emitters),
+            str(write_event_template()),
         ],
         capture_output=True,
         text=True,
