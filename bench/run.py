@@ -34,6 +34,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+FAKES = ROOT / "tests" / "fakes"  # the package kfp_fakes, importable without the tests
+if str(FAKES) not in sys.path:
+    sys.path.append(str(FAKES))
+
+from kfp_fakes.kubernetes.kubeconfig import write_kubeconfig  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "event.lua"
 EVENT_TEMPLATE = ROOT / ".local" / "bench-event"
@@ -137,7 +143,7 @@ def fakes(work: Path) -> Iterator[Fakes]:
         cwd=ROOT,
         stdin=subprocess.PIPE,
         start_new_session=True,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'fakes'}"},  # kfp_fakes
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{FAKES}"},  # kfp_fakes
     )
     try:
         deadline = time.monotonic() + 30
@@ -151,22 +157,6 @@ def fakes(work: Path) -> Iterator[Fakes]:
         if process.stdin:
             process.stdin.close()
         stop(process)
-
-
-def write_kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": server}}],
-                "users": [{"name": "fake", "user": {"token": "bench"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-                "current-context": "fake",
-            }
-        )
-    )
-    return path
 
 
 @dataclass
@@ -183,7 +173,7 @@ def function_env(work: Path, fk: Fakes, index_mode: str, **extra: str) -> dict[s
         **{k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)},
         "HOME": str(home),
         "RUNCONFIGURATIONS": "kubernetes",
-        "KUBECONFIG": str(write_kubeconfig(work / "kubeconfig", fk.kube)),
+        "KUBECONFIG": str(write_kubeconfig(work / "kubeconfig", fk.kube, token="bench")),
         "KFP_HOST": fk.kfp,
         "KFP_CHAIN_INDEX": index_mode,
         "RECORD_LATEST_RUNS": "false",
@@ -397,9 +387,10 @@ def nodeps_against_noop(
     wrk(noop_url, "nodeps", 2, connections)  # warm-up, both servers
     wrk(url, "nodeps", 2, connections)
     pairs = []
+    half = max(1, round(duration / 2))  # wrk takes whole seconds
     for _ in range(NODEPS_PAIRS):
-        base = asdict(wrk(noop_url, "nodeps", duration / 2, connections))
-        ours = asdict(load_with_calls(fk, url, "nodeps", duration / 2, connections))
+        base = asdict(wrk(noop_url, "nodeps", half, connections))
+        ours = asdict(load_with_calls(fk, url, "nodeps", half, connections))
         pairs.append((base, ours))
     pairs.sort(key=lambda pair: pair[1]["rps"] / max(pair[0]["rps"], 1e-9))
     noop, nodeps = pairs[len(pairs) // 2]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import yaml
 from kfp_chain.completion_event import encode, run_completion_data, run_completion_event
 from kfp_chain.intake import RunStatus
 from kfp_chain.runconfiguration import Artifact
+from kfp_fakes.kubernetes.kubeconfig import write_kubeconfig
 
 from tests.support import SEED
 
@@ -174,19 +174,3 @@ def structured_event(data: dict[str, Any]) -> tuple[dict[str, str], bytes]:
 
 def plain_event(data: dict[str, Any]) -> tuple[dict[str, str], bytes]:
     return {"Content-Type": "application/json"}, json.dumps(data).encode()
-
-
-# -- deployment ------------------------------------------------------------------------------------------
-
-
-def write_kubeconfig(path: Path, server: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "fake", "cluster": {"server": server}}],
-        "users": [{"name": "fake", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-        "current-context": "fake",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
