@@ -66,6 +66,7 @@ def servers() -> Iterator[list[Scripted]]:
     yield made
     for server in made:
         server.server.shutdown()
+        server.server.server_close()  # the listening socket: shutdown() only stops the loop
 
 
 def deliver(subscriber: Scripted, sink: Scripted, tmp_path: Path) -> Broker:
