@@ -2,10 +2,8 @@
 
 A run is found by its deterministic display name before one is created (the create may have
 succeeded on an earlier attempt whose answer was lost); pipeline and version are looked up by
-display name, the experiment is get-or-create by name. Transport faults, timeouts and 5xx become
-`BackendUnavailable` (the broker retries); 401/403 become `DeploymentFault` (also retried: an
-expired token is fixed by the deployment, not by dropping the trigger); 404 and unknown names
-become `UnknownPipeline` and other 4xx `RejectedByBackend` (logged and acknowledged).
+display name, the experiment is get-or-create by name. A pipeline or version KFP does not know is
+`UnknownPipeline`, as a 404 is (what each answer becomes is said once, in `errors`).
 
 kfp.Client passes `timeout=None` to urllib3 on every call, which waits forever on a hung server;
 `_TimeoutPoolManager` gives every call a bounded connect/read timeout instead.
