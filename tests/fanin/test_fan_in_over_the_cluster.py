@@ -8,18 +8,16 @@ at the same moment, and reconcile with no event at all.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
-from kfp_chain.adapters.kubernetes.client import kubernetes_api_client
 from kfp_chain.adapters.kubernetes.ledger import KubernetesLedger
 from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.builders import binary_event, consumed, event_data, rc, ref, succeeded, write_kubeconfig
+from tests.builders import binary_event, consumed, event_data, rc, ref, succeeded
 from tests.support import run_concurrently
 
 ALL = {"kfp-chain.io/trigger-policy": "all"}
@@ -145,18 +143,13 @@ def test_the_last_two_upstreams_completing_at_once_on_two_replicas_start_one_run
         assert len(names) == round_ + 1, names
 
 
-def test_the_ledger_refuses_a_join_one_of_whose_runs_another_join_consumed(kube, tmp_path):
+def test_the_ledger_refuses_a_join_one_of_whose_runs_another_join_consumed(kube):
     # ra1+rb1 was joined; a stale plan that pairs ra1 with rb2 must not start a second run with ra1.
     ensemble(kube)
     obj = kube.get("a", "ensemble")
     obj["status"] = consumed(**{"a/trainer-a": "ra1", "a/trainer-b": "rb1"})
     kube.put(obj)
-    os.environ["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", kube.url))
-    try:
-        source = KubernetesSource(kubernetes_api_client(), "pipelines.kubeflow.org", "v1beta1")
-    finally:
-        del os.environ["KUBECONFIG"]
-    ledger = KubernetesLedger(source)
+    ledger = _ledger(kube)
     dependent = RcKey("a", "ensemble")
     partly = Trigger.fan_in(dependent, [(RcKey("a", "trainer-a"), "ra1"), (RcKey("a", "trainer-b"), "rb2")])
     fresh = Trigger.fan_in(dependent, [(RcKey("a", "trainer-a"), "ra2"), (RcKey("a", "trainer-b"), "rb2")])
@@ -299,22 +292,16 @@ def _kfp_run(kfp, finished: datetime) -> str:
     return str(run_id)
 
 
-def _ledger(kube, tmp_path) -> KubernetesLedger:
-    os.environ["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", kube.url))
-    try:
-        return KubernetesLedger(
-            KubernetesSource(kubernetes_api_client(), "pipelines.kubeflow.org", "v1beta1")
-        )
-    finally:
-        del os.environ["KUBECONFIG"]
+def _ledger(kube) -> KubernetesLedger:
+    return KubernetesLedger(KubernetesSource(kube.api_client(), "pipelines.kubeflow.org", "v1beta1"))
 
 
-def test_a_claim_on_a_set_sharing_a_run_with_another_live_claim_is_held(kube, tmp_path):
+def test_a_claim_on_a_set_sharing_a_run_with_another_live_claim_is_held(kube):
     # trainer-a's ra1 joined with rb1 on one replica and, a moment later, with rb2 on another: two
     # claims, one run each, ra1 consumed twice. A claim that shares a run with another holder's live
     # claim must wait for it (and then finds its set consumed).
     ensemble(kube)
-    ledger, lease = _ledger(kube, tmp_path), timedelta(seconds=20)
+    ledger, lease = _ledger(kube), timedelta(seconds=20)
     a, b, dependent = RcKey("a", "trainer-a"), RcKey("a", "trainer-b"), RcKey("a", "ensemble")
     first = Trigger.fan_in(dependent, [(a, "ra1"), (b, "rb1")])
     overlapping = Trigger.fan_in(dependent, [(a, "ra1"), (b, "rb2")])

@@ -7,19 +7,17 @@ keeps every join, so a set sharing a run with a recorded one is answered DONE.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from kfp_chain.adapters.folder.ledger import SqliteLedger
-from kfp_chain.adapters.kubernetes.client import kubernetes_api_client
 from kfp_chain.adapters.kubernetes.ledger import KubernetesLedger
 from kfp_chain.adapters.kubernetes.source import KubernetesSource
 from kfp_chain.adapters.ports import ClaimState, Trigger
 from kfp_chain.runconfiguration import RcKey
 
-from tests.builders import rc, write_kubeconfig
+from tests.builders import rc
 
 LEASE = timedelta(seconds=20)
 DEP, A, B = RcKey("a", "join"), RcKey("a", "one"), RcKey("a", "two")
@@ -30,19 +28,13 @@ def join(a: str, b: str) -> Trigger:
 
 
 @pytest.fixture
-def cluster_ledger(kube, tmp_path: Path) -> KubernetesLedger:
+def cluster_ledger(kube) -> KubernetesLedger:
     kube.put(rc("a", "one"))
     kube.put(rc("a", "two"))
     obj = rc("a", "join", triggers=["one", "two"])
     obj["metadata"]["annotations"] = {"kfp-chain.io/trigger-policy": "all"}
     kube.put(obj)
-    os.environ["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "kubeconfig", kube.url))
-    try:
-        return KubernetesLedger(
-            KubernetesSource(kubernetes_api_client(), "pipelines.kubeflow.org", "v1beta1")
-        )
-    finally:
-        del os.environ["KUBECONFIG"]
+    return KubernetesLedger(KubernetesSource(kube.api_client(), "pipelines.kubeflow.org", "v1beta1"))
 
 
 def consumed(kube) -> dict[str, str]:
