@@ -40,6 +40,18 @@ def kfp(_kfp_server: FakeKfp) -> FakeKfp:
 
 
 @pytest.fixture
+def private_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """kfp.Client reads ~/.config/kfp/context.json: give it an empty HOME of its own."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    import kfp
+
+    monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(home / ".config" / "kfp" / "context.json"))
+    yield home
+
+
+@pytest.fixture
 def function_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FunctionFactory]:
     """Builds the function from environment variables, as a deployment would."""
     import functions_framework

@@ -6,7 +6,7 @@ username, audiences and an expiry there, and send them as `Authorization: Bearer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,9 @@ from tests.support import Function
 
 
 @pytest.fixture(autouse=True)
-def private_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """kfp.Client reads ~/.config/kfp/context.json: give it an empty HOME of its own."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    import kfp
-
-    monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(home / ".config" / "kfp" / "context.json"))
-    yield home
+def _private_home(private_home: Path) -> Path:
+    """Every test here makes a kfp.Client: each gets the root conftest's empty HOME."""
+    return private_home
 
 
 @pytest.fixture
