@@ -16,7 +16,7 @@ from pathlib import Path
 from kfp_chain.adapters.folder.ledger import SqliteLedger
 
 from tests.builders import binary_event, event_data
-from tests.support import ROOT, SEED
+from tests.support import ROOT, SEED, wait_until_serving
 
 
 def free_port() -> int:
@@ -53,15 +53,7 @@ def test_sigterm_lets_the_in_flight_event_finish_and_record(kfp, tmp_path: Path)
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not come up"
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                time.sleep(0.2)
+        wait_until_serving(server, f"http://127.0.0.1:{port}/readyz")
         # The create is held at KFP from its arrival until released: SIGTERM lands while it is really
         # in flight, before KFP has answered anything.
         create = kfp.faults.add(method="POST", path=r"/runs$", mode="hold", delay=30.0)

@@ -10,14 +10,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tests.builders import write_kubeconfig
 from tests.security.support import AUDIENCE, STRANGER, TRIGGER_SENDER, signed
-from tests.support import ROOT
+from tests.support import ROOT, wait_until_serving
 
 SERVER = [str(Path(sys.executable).parent / "functions-framework"), "--source", str(ROOT / "functions" / "main.py"),
           "--target", "on_run_completion"]  # fmt: skip
@@ -56,15 +55,7 @@ def test_a_served_function_answers_401_403_and_200(chain, kfp, tmp_path):
     server = subprocess.Popen([*SERVER, "--port", str(port)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-                assert time.monotonic() < deadline, "server did not come up"
-                time.sleep(0.2)
+        wait_until_serving(server, f"http://127.0.0.1:{port}/healthz")
         answers = {
             "none": answer(port, None, "r1"),
             "garbage": answer(port, "a.b.c", "r2"),
