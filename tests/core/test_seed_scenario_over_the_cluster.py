@@ -484,13 +484,7 @@ def test_a_claim_left_on_a_completed_trigger_is_no_claim_in_progress_and_the_nex
     function = cluster_function()
     function.post(binary_event(event_data()))
     # A holder that completed the trigger and died at once, its claim still "live" for ages.
-    claim_id = Trigger(RcKey.parse(TRAINING_RC), RcKey.parse(EXAMPLES_RC), "123").claim_id
-    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
-    training["metadata"]["annotations"] = {
-        f"kfp-chain.io/claim.{claim_id}": '{"holder": "gone", "expiresAt": "2999-01-01T00:00:00+00:00", '
-        f'"upstream": "{EXAMPLES_RC}", "runId": "123"}}'
-    }
-    kube.put(training)
+    claim_id = live_claim_on_training(kube, "gone")
 
     status, body = function.post(binary_event(event_data()))
     assert status == 200 and body["dependents"][0]["outcome"] == "duplicate"
@@ -552,13 +546,7 @@ def test_a_live_claim_of_another_holder_is_answered_503_at_once_not_after_the_bu
 ):
     # The broker retries with its own backoff; waiting inside the request would only hold its slot.
     seed(kube)
-    claim_id = Trigger(RcKey.parse(TRAINING_RC), RcKey.parse(EXAMPLES_RC), "123").claim_id
-    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
-    training["metadata"]["annotations"] = {
-        f"kfp-chain.io/claim.{claim_id}": '{"holder": "alive/1", "expiresAt": "2999-01-01T00:00:00+00:00", '
-        f'"upstream": "{EXAMPLES_RC}", "runId": "123"}}'
-    }
-    kube.put(training)
+    live_claim_on_training(kube, "alive/1")
     function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="5")
     kube.reset_log()
 
@@ -568,3 +556,21 @@ def test_a_live_claim_of_another_holder_is_answered_503_at_once_not_after_the_bu
     assert status == 503 and body["dependents"][0]["reason"] == "trigger-in-progress"
     assert time.monotonic() - started < 2.5, "the delivery waited for the claim inside the request"
     assert kfp.runs() == []
+
+
+def live_claim_on_training(kube, holder: str) -> str:
+    """The training RunConfiguration carries `holder`'s claim on examples run 123, live for ages; its id."""
+    claim_id = Trigger(RcKey.parse(TRAINING_RC), RcKey.parse(EXAMPLES_RC), "123").claim_id
+    training = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    training["metadata"]["annotations"] = {
+        f"kfp-chain.io/claim.{claim_id}": json.dumps(
+            {
+                "holder": holder,
+                "expiresAt": "2999-01-01T00:00:00+00:00",
+                "upstream": EXAMPLES_RC,
+                "runId": "123",
+            }
+        )
+    }
+    kube.put(training)
+    return claim_id
