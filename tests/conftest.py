@@ -14,7 +14,7 @@ from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.builders import write_kubeconfig
-from tests.support import ROOT, CollectedLog, Function, FunctionFactory
+from tests.support import CollectedLog, Function, FunctionFactory, function_app
 
 
 @pytest.fixture
@@ -54,7 +54,6 @@ def private_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pa
 @pytest.fixture
 def function_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FunctionFactory]:
     """Builds the function from environment variables, as a deployment would."""
-    import functions_framework
 
     made: list[Function] = []
 
@@ -64,9 +63,7 @@ def function_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
         monkeypatch.setenv("LOG_FORMAT", env.get("LOG_FORMAT", "text"))
         monkeypatch.setenv("KFP_CHAIN_RETRY_BUDGET_SECONDS", env.get("KFP_CHAIN_RETRY_BUDGET_SECONDS", "1"))
         monkeypatch.setenv("KFP_CHAIN_INDEX", env.get("KFP_CHAIN_INDEX", "list"))
-        app = functions_framework.create_app(
-            target="on_run_completion", source=str(ROOT / "functions" / "main.py")
-        )
+        app = function_app("on_run_completion")
         function = Function(app)
         made.append(function)
         return function

@@ -118,3 +118,10 @@ def wait_until_serving(server: subprocess.Popen[bytes], url: str, timeout: float
             assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.2)
+
+
+def function_app(target: str) -> Any:
+    """The Flask app functions-framework serves for `target` of functions/main.py, as a deployment runs it."""
+    import functions_framework
+
+    return functions_framework.create_app(target=target, source=str(ROOT / "functions" / "main.py"))

@@ -19,7 +19,7 @@ from kfp_chain.runconfiguration import Artifact, RcKey
 from kfp_fakes.kfp import FakeKfp
 
 from tests.cli.support import EXAMPLES_RC, SEED, TRAINING_RC
-from tests.support import ROOT
+from tests.support import function_app
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -134,7 +134,6 @@ def test_an_unreachable_url_is_a_clear_error() -> None:
 @pytest.fixture
 def served_function(monkeypatch: pytest.MonkeyPatch, kfp: FakeKfp, tmp_path: Path) -> Iterator[str]:
     """The real function (functions/main.py) on a loopback werkzeug server, folder source, KFP fake."""
-    import functions_framework
     from werkzeug.serving import make_server
 
     for key, value in {
@@ -145,9 +144,7 @@ def served_function(monkeypatch: pytest.MonkeyPatch, kfp: FakeKfp, tmp_path: Pat
         "LOG_FORMAT": "text",
     }.items():
         monkeypatch.setenv(key, value)
-    app = functions_framework.create_app(
-        target="on_run_completion", source=str(ROOT / "functions" / "main.py")
-    )
+    app = function_app("on_run_completion")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
-import functions_framework
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from tests.builders import event_data, rc, write_kubeconfig
-from tests.support import ROOT
+from tests.support import function_app
 
 
 def dead_letter_function(monkeypatch, **env):
@@ -18,7 +17,7 @@ def dead_letter_function(monkeypatch, **env):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("FUNCTION_TARGET", "on_dead_letter")
     monkeypatch.setenv("LOG_FORMAT", "json")
-    app = functions_framework.create_app(target="on_dead_letter", source=str(ROOT / "functions" / "main.py"))
+    app = function_app("on_dead_letter")
     return app.test_client()
 
 

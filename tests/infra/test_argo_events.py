@@ -17,14 +17,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import jsonschema
 import pytest
 from kfp_chain.intake import parse_request
 from kfp_fakes.kubernetes import FakeKubernetes
 
 from tests.builders import rc, write_kubeconfig
-from tests.support import ROOT
+from tests.support import function_app
 
 from .manifests import INFRA, Resource, build, find
 
@@ -248,9 +247,7 @@ def test_the_dead_letter_function_records_what_the_dlq_trigger_sends(
         monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", kube.url)))
         monkeypatch.setenv("FUNCTION_TARGET", "on_dead_letter")
         monkeypatch.setenv("LOG_FORMAT", "text")
-        app = functions_framework.create_app(
-            target="on_dead_letter", source=str(ROOT / "functions" / "main.py")
-        )
+        app = function_app("on_dead_letter")
         response = app.test_client().post("/", headers=http["headers"], data=json.dumps(body).encode())
 
         assert response.status_code == 200, response.get_data(as_text=True)

@@ -11,13 +11,12 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-import functions_framework
 from kfp_chain.adapters.kubernetes.claims import claims_in
 from kfp_chain.adapters.ports import Trigger
 from kfp_chain.runconfiguration import RcKey
 
 from tests.builders import binary_event, chain_of_two, consumed, event_data, rc, succeeded
-from tests.support import ROOT, installed_cli, run_concurrently
+from tests.support import function_app, installed_cli, run_concurrently
 
 RUN_R1 = "a/down <- a/up run r1"
 
@@ -54,7 +53,7 @@ def test_the_on_reconcile_function_runs_one_pass_per_post(cluster_env, kube, kfp
     chain_of_two(kube, latest="r1")
     for key, value in cluster_env.items():
         monkeypatch.setenv(key, value)
-    app = functions_framework.create_app(target="on_reconcile", source=str(ROOT / "functions" / "main.py"))
+    app = function_app("on_reconcile")
     client = app.test_client()
     ping = {
         "ce-specversion": "1.0",
@@ -103,9 +102,7 @@ def test_the_event_path_and_reconcile_racing_on_threads_start_one_run(cluster_fu
     # each through its own function (a trigger replica and a reconcile replica).
     chain_of_two(kube, latest="r1")
     function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="5")
-    reconciler = functions_framework.create_app(
-        target="on_reconcile", source=str(ROOT / "functions" / "main.py")
-    ).test_client()
+    reconciler = function_app("on_reconcile").test_client()
     kfp.faults.add(method="POST", path=r"/runs$", mode="delay", delay=0.2, times=None)
     event = binary_event(
         event_data("a/up", "r1", artifacts=[{"name": "model", "location": "gs://b/r1/model"}])
@@ -249,9 +246,7 @@ def test_a_trigger_refused_on_every_pass_is_reported_once(cluster_env, kube, kfp
         "runConfigurationRef": {"name": "up", "outputArtifact": "model"}}}]))  # fmt: skip
     for key, value in cluster_env.items():
         monkeypatch.setenv(key, value)
-    client = functions_framework.create_app(
-        target="on_reconcile", source=str(ROOT / "functions" / "main.py")
-    ).test_client()
+    client = function_app("on_reconcile").test_client()
 
     passes = [client.post("/").get_json() for _ in range(3)]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import json
 
-import functions_framework
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from tests.builders import event_data, rc, write_kubeconfig
 from tests.security.support import AUDIENCE, DEAD_LETTER_AUDIENCE, STRANGER, TRIGGER_SENDER
-from tests.support import ROOT
+from tests.support import function_app
 
 
 def dead_letter_client(monkeypatch, tmp_path, kube):
@@ -26,7 +25,7 @@ def dead_letter_client(monkeypatch, tmp_path, kube):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    app = functions_framework.create_app(target="on_dead_letter", source=str(ROOT / "functions" / "main.py"))
+    app = function_app("on_dead_letter")
     return app.test_client()
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functions_framework
-
 from tests.builders import write_kubeconfig
 from tests.security.support import AUDIENCE, STRANGER
-from tests.support import ROOT
+from tests.support import function_app
 
 RECONCILE_AUDIENCE = "kfp-chain-reconcile"
 PING_SENDER = "system:serviceaccount:kfp-chain:kfp-chain-reconcile-oidc-sources.knative.dev-pingsource"
@@ -25,9 +23,7 @@ def test_a_reconcile_pass_needs_the_pingsources_token(monkeypatch, tmp_path, cha
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    client = functions_framework.create_app(
-        target="on_reconcile", source=str(ROOT / "functions" / "main.py")
-    ).test_client()
+    client = function_app("on_reconcile").test_client()
 
     def tick(token: str | None) -> int:
         headers = {"Content-Type": "application/json"}
