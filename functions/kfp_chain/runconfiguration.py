@@ -29,6 +29,9 @@ API_GROUP = "pipelines.kubeflow.org"
 # kfp-chain's own opt-ins, as annotations so that kfp-operator's CRD stays as it is.
 POLICY_ANNOTATION = "kfp-chain.io/trigger-policy"
 MAX_AGE_ANNOTATION = "kfp-chain.io/fan-in-max-age"
+# Plain KFP: runs of this RunConfiguration's pipeline started by hand (a notebook, CI) count as its
+# runs when the RunConfiguration says so (docs/plain-kfp.md, "Which runs belong to which RunConfiguration").
+ADOPT_RUNS_ANNOTATION = "kfp-chain.io/adopt-runs"
 TRIGGER_POLICIES = ("any", "all")
 PLURAL = "runconfigurations"
 KIND = "RunConfiguration"
@@ -75,6 +78,19 @@ class ArtifactDeclaration:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """`spec.triggers.schedules[]` as written: kfp-operator's 5-field cron and optional RFC 3339 bounds.
+
+    Kept as text: converting and checking them is the schedules module's job, and a bad entry must
+    reach `validate` as a finding rather than drop the RunConfiguration here.
+    """
+
+    cron: str
+    start_time: str | None = None
+    end_time: str | None = None
+
+
+@dataclass(frozen=True)
 class Parameter:
     """One `spec.run.parameters[]` entry: a literal `value` or a reference to an upstream artifact."""
 
@@ -102,6 +118,13 @@ class RunConfiguration:
     problems: tuple[str, ...] = ()
     trigger_policy: str = "any"  # any: each upstream success starts a run (kfp-operator's OR); all: fan-in
     fan_in_max_age: float | None = None  # seconds; with `all`, no input may be older
+    # Plain KFP (docs/plain-kfp.md): the triggers kfp-operator's controller acts on where it runs.
+    schedules: tuple[Schedule, ...] = ()
+    on_change: tuple[str, ...] = ()  # "pipeline", "runSpec"
+    generation: int | None = None  # metadata.generation: what onChange runSpec tracks
+    consumed_pipeline_version: str | None = None  # status.triggers.pipeline.version
+    consumed_run_spec_version: str | None = None  # status.triggers.runSpec.version
+    adopt_runs: bool = False  # kfp-chain.io/adopt-runs: "true"
 
     @property
     def fan_in(self) -> bool:
@@ -252,6 +275,21 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
         except ValueError as exc:
             problems.append(f"{MAX_AGE_ANNOTATION}: {exc}")
 
+    schedules = []
+    for entry in _items(triggers.get("schedules"), "spec.triggers.schedules", problems):
+        cron = nonempty(entry.get("cronExpression")) if isinstance(entry, Mapping) else None
+        if cron is None:
+            problems.append("spec.triggers.schedules: an entry without cronExpression")
+            continue
+        schedules.append(Schedule(cron, nonempty(entry.get("startTime")), nonempty(entry.get("endTime"))))
+    on_change = tuple(
+        str(kind)
+        for kind in _items(triggers.get("onChange"), "spec.triggers.onChange", problems)
+        if kind in ("pipeline", "runSpec")
+    )
+    generation = metadata.get("generation")
+    status_triggers = _sub(status, "triggers")
+
     return RunConfiguration(
         key=key,
         pipeline=nonempty(run.get("pipeline")) or "",
@@ -268,6 +306,12 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
         problems=tuple(problems),
         trigger_policy=policy,
         fan_in_max_age=max_age,
+        schedules=tuple(schedules),
+        on_change=tuple(dict.fromkeys(on_change)),
+        generation=generation if isinstance(generation, int) and not isinstance(generation, bool) else None,
+        consumed_pipeline_version=nonempty(_sub(status_triggers, "pipeline").get("version")),
+        consumed_run_spec_version=nonempty(_sub(status_triggers, "runSpec").get("version")),
+        adopt_runs=str(annotations.get(ADOPT_RUNS_ANNOTATION) or "").strip().lower() == "true",
     )
 
 

@@ -19,6 +19,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "ENVIRONMENT_VARIABLES",
+    "ArtifactSource",
     "AuthMode",
     "IndexMode",
     "InitialTrigger",
@@ -62,6 +63,13 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "KFP_CHAIN_OIDC_AUDIENCE",
     "KFP_CHAIN_ALLOWED_SENDERS",
     "KFP_CHAIN_VERIFY_UPSTREAM",
+    "KFP_CHAIN_ARTIFACT_SOURCE",
+    "KFP_CHAIN_MLMD_ADDRESS",
+    "KFP_CHAIN_MULTI_USER",
+    "KFP_CHAIN_POLL_LOOKBACK_SECONDS",
+    "KFP_CHAIN_POLL_MARK",
+    "KFP_CHAIN_SCHEDULES",
+    "KFP_UI_HOST",
     "KUBECONFIG",
     "PORT",
     "LOG_LEVEL",
@@ -75,6 +83,9 @@ IndexMode = Literal["watch", "list"]
 InitialTrigger = Literal["run", "skip"]  # reconcile, for an upstream success never consumed yet
 AuthMode = Literal["none", "oidc"]
 LogFormat = Literal["json", "text"]
+# Where a plain-KFP run's output artifacts are read (docs/plain-kfp.md).
+ArtifactSource = Literal["mlmd", "kfp"]
+ARTIFACT_SOURCES: tuple[ArtifactSource, ...] = get_args(ArtifactSource)
 PIPELINE_NAMINGS: tuple[PipelineNaming, ...] = get_args(PipelineNaming)
 INDEX_MODES: tuple[IndexMode, ...] = get_args(IndexMode)
 INITIAL_TRIGGERS: tuple[InitialTrigger, ...] = get_args(InitialTrigger)
@@ -120,6 +131,15 @@ class Settings:
     oidc_audience: str | None = None
     allowed_senders: tuple[str, ...] = ()
     verify_upstream: bool = False
+    # Plain KFP (no kfp-operator): docs/plain-kfp.md. The poll hears runs end, an artifact source
+    # reads their outputs, and reconcile keeps KFP recurring runs in step with triggers.schedules.
+    artifact_source: ArtifactSource = "mlmd"
+    mlmd_address: str = "metadata-grpc-service.kubeflow:8080"
+    multi_user: bool = False  # list KFP runs per namespace (KFP multi-user mode)
+    poll_lookback_seconds: float = 900.0  # how late KFP may learn a run's finished_at and still be heard
+    poll_mark: str = "kfp-chain/kfp-chain-poll-mark"  # namespace/name of the ConfigMap holding the watermark
+    schedules: bool = False  # reconcile creates/replaces/deletes KFP recurring runs for triggers.schedules
+    kfp_ui_host: str | None = None  # for links printed by `kfp-chain run`
 
     @property
     def from_kubernetes(self) -> bool:
@@ -218,7 +238,25 @@ class Settings:
             oidc_audience=audience,
             allowed_senders=senders,
             verify_upstream=verify_upstream,
+            artifact_source=_one_of(
+                "KFP_CHAIN_ARTIFACT_SOURCE",
+                (get("KFP_CHAIN_ARTIFACT_SOURCE") or "mlmd").lower(),
+                ARTIFACT_SOURCES,
+            ),
+            mlmd_address=get("KFP_CHAIN_MLMD_ADDRESS") or "metadata-grpc-service.kubeflow:8080",
+            multi_user=_flag(get, "KFP_CHAIN_MULTI_USER", False),
+            poll_lookback_seconds=_number(get, "KFP_CHAIN_POLL_LOOKBACK_SECONDS", 900.0, float),
+            poll_mark=_poll_mark(get("KFP_CHAIN_POLL_MARK") or "kfp-chain/kfp-chain-poll-mark"),
+            schedules=_flag(get, "KFP_CHAIN_SCHEDULES", False),
+            kfp_ui_host=get("KFP_UI_HOST"),
         )
+
+
+def _poll_mark(value: str) -> str:
+    namespace, _, name = value.partition("/")
+    if not namespace or not name or "/" in name:
+        raise ConfigurationError(f"KFP_CHAIN_POLL_MARK={value!r} must be 'namespace/name' of a ConfigMap")
+    return value
 
 
 def _delivery(get: Getter) -> DeliveryPolicy:

@@ -22,6 +22,7 @@ NOT_IN_CLUSTER = {
     "KFP_CHAIN_LOCAL_DIR": "local runner only",
     "KFP_CHAIN_PIPELINES_DIR": "local runner only",
     "KFP_CHAIN_EVENT_SINK": "local runner only",
+    "KFP_UI_HOST": "links printed by the CLI only",
 }
 DEAD_LETTER_VARIABLES = {"RUNCONFIGURATIONS", "KFP_CHAIN_MAX_BODY_BYTES", "LOG_LEVEL", "LOG_FORMAT"}
 

@@ -12,19 +12,23 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..dependents import DependentsIndex
 from ..runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
 
 __all__ = [
+    "ArtifactResolver",
     "ClaimInfo",
     "ClaimState",
     "Clock",
+    "FinishedRun",
     "IndexProvider",
     "Launcher",
     "Ledger",
+    "OutputArtifact",
     "RunConfigurationSource",
+    "RunLister",
     "RunRequest",
     "SystemClock",
     "Trigger",
@@ -211,3 +215,77 @@ class TokenReviewer(Protocol):
     """Asks someone who can tell (the API server) whether a token is valid for `audience`."""
 
     def review(self, token: str, audience: str) -> Review: ...
+
+
+# -- plain KFP: hearing a run end and reading its outputs without kfp-operator (docs/plain-kfp.md) --
+
+TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELED"})
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A KFP run as the poll and the Workflow nudge see it: what maps it to a RunConfiguration.
+
+    Read from KFP's v2beta1 Run (`state`, `finished_at`, `description`, `recurring_run_id`, ...);
+    `parameters` are `runtime_config.parameters` (kfp-operator names its RunConfiguration there).
+    `finished_at` is None while the run has not finished (KFP sends 1970-01-01 then).
+    """
+
+    run_id: str
+    state: str  # KFP's RuntimeState name: SUCCEEDED, FAILED, CANCELED, RUNNING, ...
+    finished_at: datetime | None
+    namespace: str | None = None
+    display_name: str = ""
+    description: str = ""
+    experiment_id: str | None = None
+    recurring_run_id: str | None = None
+    pipeline_id: str | None = None
+    pipeline_version_id: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES and self.finished_at is not None
+
+
+class RunLister(Protocol):
+    """KFP's runs: those that reached a terminal state since a mark, and one by id (the nudge)."""
+
+    def finished_since(self, since: datetime, namespace: str | None) -> Iterable[FinishedRun]:
+        """Terminal runs with finished_at >= since, oldest first, every page; faults raise TemporaryError."""
+        ...
+
+    def get(self, run_id: str, namespace: str | None = None) -> FinishedRun | None:
+        """One run, or None when KFP has no such run."""
+        ...
+
+
+@dataclass(frozen=True)
+class OutputArtifact:
+    """One output artifact of one task of a run, as either artifact route reports it.
+
+    `task_name` is the DAG task key (MLMD execution `task_name`, native `PipelineTask.name`),
+    `display_name` what the UI shows (they differ after `.set_display_name()`); `output` is the
+    output's name (MLMD: the OUTPUT event's path key; native: the artifact_key). `metadata` is
+    already normalised to plain JSON values (MLMD: custom_properties minus store_session_info, with
+    struct/list unwrapped). `order` orders outputs of one task and output (creation order), which
+    is what `:index` indexes.
+    """
+
+    task_name: str
+    display_name: str
+    output: str
+    uri: str | None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    order: int = 0
+
+
+class ArtifactResolver(Protocol):
+    """A finished run's output artifacts: ML Metadata over gRPC (KFP <= 2.18) or KFP's native API.
+
+    An artifact store that does not answer, or that does not know the run yet, raises a
+    TemporaryError: the poll retries and its watermark waits, never a run without its artifact.
+    """
+
+    def outputs(self, run_id: str) -> tuple[OutputArtifact, ...]: ...
