@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import urllib3
 
 from ...errors import BackendUnavailable, RejectedByBackend, UnknownPipeline
+from ...ownership import marker_line
 from ...settings import PipelineNaming
 from ..ports import RunRequest
 from .errors import kfp_errors
@@ -177,6 +178,8 @@ class KfpLauncher:
         body = V2beta1Run(
             experiment_id=experiment_id,
             display_name=request.display_name,
+            # The owner, where a poll of plain KFP reads it back (ownership.py); KFP cannot edit it later.
+            description=marker_line(request.runconfiguration),
             pipeline_version_reference=V2beta1PipelineVersionReference(
                 pipeline_id=pipeline_id, pipeline_version_id=version_id
             ),
