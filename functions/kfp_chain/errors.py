@@ -16,7 +16,8 @@ The tree, and the HTTP answer each maps to at the function boundary:
     │   ├── TriggerInProgress          another replica holds the claim and its run is not there yet
     │   ├── DeploymentFault            KFP or Kubernetes refused *us* (401/403, a 422 on our write):
     │   │                              an expired token or a missing RBAC verb, never the event's fault
-    │   └── UpstreamNotFinished        KFP does not report the upstream run finished yet
+    │   ├── UpstreamNotFinished        KFP does not report the upstream run finished yet
+    │   └── ArtifactsNotYetKnown       the artifact store does not know the run yet (plain KFP)
     └── PermanentError                 one dependent cannot be triggered, whatever we retry:
         ├── UnresolvableParameter      a required artifact is missing
         ├── UnknownPipeline            the pipeline or version does not exist in KFP
@@ -41,6 +42,7 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = [
+    "ArtifactsNotYetKnown",
     "AwaitingUpstreams",
     "Backend",
     "BackendUnavailable",
@@ -65,7 +67,9 @@ __all__ = [
     "UpstreamUnverified",
 ]
 
-Backend = Literal["kubernetes", "kfp"]  # who refused us: the label of `kfp_chain_deployment_faults_total`
+Backend = Literal[
+    "kubernetes", "kfp", "mlmd"
+]  # who refused us: the label of `kfp_chain_deployment_faults_total`
 
 
 class KfpChainError(Exception):
@@ -168,6 +172,12 @@ class UpstreamNotFinished(TemporaryError):
     """KFP still reports the upstream run as not finished: its bookkeeping may lag the event."""
 
     reason = "upstream-not-finished"
+
+
+class ArtifactsNotYetKnown(TemporaryError):
+    """The artifact store has no record of a finished run yet: retried, never "a run without outputs"."""
+
+    reason = "artifacts-not-yet-known"
 
 
 class PermanentError(KfpChainError):
