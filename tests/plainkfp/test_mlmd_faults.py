@@ -54,7 +54,7 @@ def test_server_side_faults_are_temporary(mlmd: FakeMlmd, resolver, code: int) -
 
 def test_a_slow_ml_metadata_meets_the_deadline_as_a_temporary_fault_and_heals(mlmd: FakeMlmd) -> None:
     recorded(mlmd)
-    slow = mlmd.faults.add(path="GetExecutionsByContext", mode="delay", delay=60.0, times=1)
+    slow = mlmd.faults.add(path="GetExecutionsByContext", mode="delay", delay=20.0, times=1)
 
     with MlmdArtifactResolver(mlmd.address, timeout=0.5) as impatient:
         with pytest.raises(BackendUnavailable, match="DEADLINE_EXCEEDED"):
