@@ -54,6 +54,7 @@ __all__ = ["RUN_CONTEXT_TYPE", "MlmdArtifactResolver"]
 
 RUN_CONTEXT_TYPE = "system.PipelineRun"
 _DROPPED = frozenset({"store_session_info"})
+_UNSET: Any = object()  # a Value with nothing kfp-chain can read (unset, or a proto_value KFP never writes)
 _COUNTED_STATES = frozenset({messages.Execution.COMPLETE, messages.Execution.CACHED})
 
 # A reused channel stays in its reconnect backoff after MLMD was away; gRPC's default of 120 s
@@ -177,9 +178,6 @@ def _metadata(properties: Mapping[str, Any]) -> dict[str, Any]:
         if value is not _UNSET:
             metadata[key] = value
     return metadata
-
-
-_UNSET: Any = object()
 
 
 def _plain_value(value: Any) -> Any:
