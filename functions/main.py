@@ -3,6 +3,7 @@
     functions-framework --source functions/main.py --target on_run_completion
     functions-framework --source functions/main.py --target on_dead_letter
     functions-framework --source functions/main.py --target on_reconcile
+    functions-framework --source functions/main.py --target on_kfp_poll
 
 HTTP functions rather than `@cloud_event` ones, because the same endpoint must also take the plain
 JSON body an Argo Events sensor posts; the cloudevents SDK still decodes binary and structured
@@ -24,10 +25,13 @@ from kfp_chain.observability.metrics import CONTENT_TYPE_LATEST
 from kfp_chain.service.app import (
     App,
     DeadLetterApp,
+    PollApp,
     build_app,
     build_dead_letter_app,
+    build_poll_app,
     build_reconcile_app,
     configure,
+    poll_pass,
     reconcile_pass,
     respond,
     respond_dead_letter,
@@ -38,6 +42,7 @@ from kfp_chain.settings import Settings
 _app: App | None = None
 _dead_letter: DeadLetterApp | None = None
 _reconcile: App | None = None
+_poll: PollApp | None = None
 _pid = os.getpid()
 _lock = threading.Lock()
 
@@ -164,4 +169,29 @@ def on_reconcile(request: flask.Request) -> flask.Response:
     if (refused := _refused(request, dict(request.headers), app.senders)) is not None:
         return refused
     status, body = reconcile_pass(app)
+    return _json(status, body)
+
+
+def get_poll_app() -> PollApp:
+    global _poll
+    with _lock:
+        if _poll is None:
+            settings = Settings.from_env()
+            configure(settings)
+            _poll = build_poll_app(settings)
+            atexit.register(_poll.app.close)
+        return _poll
+
+
+@functions_framework.http  # type: ignore[untyped-decorator]
+def on_kfp_poll(request: flask.Request) -> flask.Response:
+    """One poll pass of plain KFP per POST (a Knative PingSource's tick; its body is not read)."""
+    poll = get_poll_app()
+    if request.method == "GET":
+        if request.path == "/metrics":
+            return flask.Response(poll.app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
+        return _json(200, {"ok": True})
+    if (refused := _refused(request, dict(request.headers), poll.app.senders)) is not None:
+        return refused
+    status, body = poll_pass(poll)
     return _json(status, body)

@@ -10,6 +10,7 @@ files, and answers the questions nothing else answers before it happens:
     send     URL                  post a run-completion CloudEvent (binary or structured mode)
     run      NS/RC                start one run by hand on the local runner
     reconcile [--dry-run]         start every pending trigger now (what the on_reconcile function does)
+    poll [--dry-run]              one poll pass of plain KFP (what the on_kfp_poll function does)
 
 Each command here parses its options (the shared ones are declared once, in `cli_options`) and
 calls one function of the module named for the job: `explain`, `graph`, `findings` (validate),
@@ -53,6 +54,7 @@ from .tools.options import (
     status_option,
 )
 from .tools.pending import reconcile_now
+from .tools.polling import poll_now
 from .tools.sending import send_event
 
 __all__ = ["main"]
@@ -224,6 +226,20 @@ def reconcile(dry_run: bool, settings: Settings, output: str) -> int:
     1 when a fault stopped it (a backend down, or refusing kfp-chain's credentials); 2 on usage.
     """
     return reconcile_now(settings, dry_run, output)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List finished runs and their owners; write nothing.")
+@output_option
+@runconfigurations_option()
+def poll(dry_run: bool, settings: Settings, output: str) -> int:
+    """One poll pass of plain KFP: hand every run finished since the mark to its dependents.
+
+    Reads the same environment as the function (RUNCONFIGURATIONS, KFP_HOST, KUBECONFIG, ...) and
+    runs one pass of `on_kfp_poll`. Exit 0 when the pass finished, whether or not runs wait for the
+    next one; 1 when a fault stopped it (KFP or the mark's store down); 2 on usage.
+    """
+    return poll_now(settings, dry_run, output)
 
 
 @main.command("run")

@@ -1,20 +1,33 @@
-"""Plain KFP (no kfp-operator): fixtures for the ML Metadata route's tests.
+"""Plain KFP (no kfp-operator): the ML Metadata fake and resolver, and the environment a plain-KFP
+deployment gives `on_kfp_poll` and `kfp-chain poll`.
 
 `mlmd` is a real gRPC server (kfp_fakes.mlmd.FakeMlmd) per test; `resolver` is the real
-`MlmdArtifactResolver` pointed at it, closed after the test.
+`MlmdArtifactResolver` pointed at it, closed after the test. `cluster_env` points the function and
+the CLI at the Kubernetes and KFP fakes; `poll_cli` runs `kfp-chain poll -o json` in this process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from kfp_chain.adapters.mlmd import MlmdArtifactResolver
+from kfp_chain.cli import main
+from kfp_fakes.kfp import FakeKfp
+from kfp_fakes.kubernetes import FakeKubernetes
 from kfp_fakes.mlmd import FakeMlmd
+
+from tests.builders import write_kubeconfig
 
 # Generous: a deadline that passes under load would turn a green test red. Tests about deadlines
 # build their own resolver with a short one.
 TIMEOUT = 10.0
+
+Poll = Callable[..., tuple[int, dict[str, Any]]]
 
 
 @pytest.fixture
@@ -27,3 +40,27 @@ def mlmd() -> Iterator[FakeMlmd]:
 def resolver(mlmd: FakeMlmd) -> Iterator[MlmdArtifactResolver]:
     with MlmdArtifactResolver(mlmd.address, TIMEOUT) as made:
         yield made
+
+
+@pytest.fixture
+def cluster_env(kube: FakeKubernetes, kfp: FakeKfp, tmp_path: Path) -> dict[str, str]:
+    return {
+        "RUNCONFIGURATIONS": "kubernetes",
+        "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", kube.url)),
+        "KFP_HOST": kfp.url,
+        "KFP_CHAIN_RETRY_BUDGET_SECONDS": "1",
+        "LOG_FORMAT": "text",
+        "HOME": str(tmp_path),
+    }
+
+
+@pytest.fixture
+def poll_cli(cluster_env: dict[str, str]) -> Poll:
+    """`kfp-chain poll -o json [ARGS]` in this process; returns (exit code, JSON output)."""
+
+    def run(*args: str, **env: str) -> tuple[int, dict[str, Any]]:
+        result = CliRunner().invoke(main, ["poll", "-o", "json", *args], env={**cluster_env, **env})
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else {}
+
+    return run

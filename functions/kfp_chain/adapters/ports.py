@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..dependents import DependentsIndex
 from ..runconfiguration import Artifact, ArtifactDeclaration, RcKey, RunConfiguration
+from ..watermark import Mark
 
 __all__ = [
     "ArtifactResolver",
@@ -26,6 +27,7 @@ __all__ = [
     "IndexProvider",
     "Launcher",
     "Ledger",
+    "MarkStore",
     "OutputArtifact",
     "RunConfigurationSource",
     "RunLister",
@@ -289,3 +291,18 @@ class ArtifactResolver(Protocol):
     """
 
     def outputs(self, run_id: str) -> tuple[OutputArtifact, ...]: ...
+
+
+class MarkStore(Protocol):
+    """Where the poll's watermark lives so that every replica sees it (`watermark.py` says what it is).
+
+    A ConfigMap written with a resourceVersion precondition, or a row of the folder's SQLite file
+    with a version column. `save` never overwrites another poller's progress: on a lost race it
+    reads the stored mark again, `watermark.merge`s it with `mark` and tries again.
+    """
+
+    def load(self) -> Mark: ...
+
+    def save(self, mark: Mark) -> Mark:
+        """Stores `mark` merged with what is stored; returns what was stored."""
+        ...

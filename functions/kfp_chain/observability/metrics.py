@@ -31,7 +31,15 @@ from ..dependents import DependentsIndex
 from ..intake import RunCompletion
 from ..outcomes import Outcome, OutcomeKind
 
-__all__ = ["CONTENT_TYPE_LATEST", "AnswerClass", "MeasuredIndex", "Metrics", "MetricsObserver", "PassResult"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "AnswerClass",
+    "MeasuredIndex",
+    "Metrics",
+    "MetricsObserver",
+    "PassResult",
+    "PollMetrics",
+]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
@@ -278,3 +286,40 @@ class MeasuredIndex:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["inner"], name)
+
+
+class PollMetrics:
+    """The poll's series (`service/poll.py`), in the App's registry: what each pass saw and did.
+
+    `kfp_chain_poll_runs_total{result, reason}`: runs a pass or the nudge decided (`handled`,
+    `failed`, `skipped` with the ownership reason, `waiting` on a temporary fault, `already-handled`);
+    `kfp_chain_poll_passes_total{result}` (`clean`, `partial`: some runs wait, `failed`: a fault
+    stopped it); `kfp_chain_poll_pass_seconds`.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "kfp_chain_poll_runs", "KFP runs the poll decided, by result and skip reason.",
+            ["result", "reason"], registry=registry,
+        )  # fmt: skip
+        self.passes = Counter(
+            "kfp_chain_poll_passes", "Poll passes, by result.", ["result"], registry=registry
+        )
+        self.seconds = Histogram(
+            "kfp_chain_poll_pass_seconds",
+            "Time of one poll pass.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, report: Any) -> None:
+        """One PollReport (typed loosely: observability does not import the service)."""
+        for result, count in report.results.items():
+            if result != "skipped":
+                self.runs.labels(result, "").inc(count)
+        for reason, count in report.skipped.items():
+            self.runs.labels("skipped", reason).inc(count)
+        waiting = report.results.get("waiting", 0)
+        result = PassResult.FAILED if report.fault else PassResult.PARTIAL if waiting else PassResult.CLEAN
+        self.passes.labels(result).inc()
+        self.seconds.observe(report.seconds)

@@ -36,9 +36,12 @@ from .upstream import UpstreamCheck
 __all__ = [
     "App",
     "DeadLetterApp",
+    "PollApp",
     "build_app",
     "build_dead_letter_app",
+    "build_poll_app",
     "build_reconcile_app",
+    "poll_pass",
     "reconcile_pass",
     "respond",
     "respond_dead_letter",
@@ -315,3 +318,87 @@ def respond_dead_letter(
         log.warning("rejected dead letter: %s", exc, extra={"field": exc.field, "status": exc.status})
         return exc.status, exc.as_body()
     return 200, handle_dead_letter(letter, app.write_event)
+
+
+# -- plain KFP: the poll (service/poll.py) ---------------------------------------------------------
+
+
+@dataclass
+class PollApp:
+    """The App the poll runs on (a list index: every pass reads the RunConfigurations afresh)."""
+
+    app: App
+    poller: Any  # service.poll.Poller, imported on use like every plain-KFP part
+
+
+def build_poll_app(settings: Settings) -> PollApp:
+    """The poller on the chain's own ledger and launcher, KFP's runs, the artifact resolver and the mark."""
+    if not settings.kfp_host:
+        raise ConfigurationError("the poll of plain KFP needs KFP_HOST")
+    from ..adapters.kfp.launcher import kfp_client, pipeline_display_name
+    from ..adapters.kfp.runs import KfpRunLister
+    from ..observability.metrics import PollMetrics
+    from .poll import Poller, PollOptions
+
+    app = build_reconcile_app(settings)
+    host, token, token_file, namespace, timeout = (
+        settings.kfp_host,
+        settings.kfp_token,
+        settings.kfp_token_file,
+        settings.kfp_namespace,
+        settings.request_timeout,
+    )
+    runs = KfpRunLister(lambda: kfp_client(host, token, token_file, namespace, timeout))
+    options = PollOptions(
+        lookback=timedelta(seconds=settings.poll_lookback_seconds),
+        multi_user=settings.multi_user,
+        namespaces=settings.namespaces,
+        kfp_namespace=settings.kfp_namespace,
+        default_experiment=settings.default_experiment,
+        pipeline_of=lambda rc: pipeline_display_name(rc.pipeline, rc.key.namespace, settings.pipeline_naming)[
+            0
+        ],
+    )
+    metrics = PollMetrics(app.metrics.registry)
+    poller = Poller(app.chain, runs, _mark_store(settings), _resolver(settings), options, metrics.observe)
+    return PollApp(app, poller)
+
+
+def _mark_store(settings: Settings) -> Any:
+    lookback = timedelta(seconds=settings.poll_lookback_seconds)
+    if settings.from_kubernetes:
+        from ..adapters.kubernetes.client import kubernetes_api_client
+        from ..adapters.kubernetes.mark import ConfigMapMarkStore
+
+        return ConfigMapMarkStore(
+            kubernetes_api_client(), settings.poll_mark, lookback, settings.request_timeout
+        )
+    from ..adapters.folder.mark import SqliteMarkStore
+
+    return SqliteMarkStore(settings.state_db, lookback)
+
+
+def _resolver(settings: Settings) -> Callable[[], Any]:
+    """The ArtifactResolver KFP_CHAIN_ARTIFACT_SOURCE names, made when a run first needs its outputs."""
+
+    def make() -> Any:
+        raise DeploymentFault(
+            f"KFP_CHAIN_ARTIFACT_SOURCE={settings.artifact_source}: no artifact resolver in this build yet",
+            "kfp",
+            0,
+        )
+
+    return make
+
+
+def poll_pass(poll: PollApp, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
+    """One pass; 200 when it finished (runs may still wait), 503 when a fault stopped it."""
+    report = poll.poller.pass_once(dry_run=dry_run)
+    body = report.as_body()
+    log.info(
+        "poll pass: %d seen, %d dependents started",
+        report.seen,
+        report.started,
+        extra={k: v for k, v in body.items() if k != "runs"},
+    )
+    return (503 if report.fault else 200), body

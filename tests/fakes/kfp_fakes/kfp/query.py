@@ -1,22 +1,20 @@
 """What the KFP API server reads from a list call's query, and its error answers.
 
 Where it sits: `server.py` pages every list (pipelines, versions, experiments, runs) through `page()`:
-`filter` as JSON `{"predicates": [...]}` (EQUALS on a known key, the only operation the code under
-test and the `kfp.Client` lookups it uses send; any other is 400 here, so a new caller finds out),
-`sort_by` `"field [asc|desc]"`, `page_size` (default 20, max 200) and opaque page tokens.
+`filter` as JSON `{"predicates": [...]}` with the real server's semantics (filters.py), `sort_by`
+`"field [asc|desc]"`, `page_size` (default 20, max 200, larger clamped) and page tokens embedding
+the sort and filter (400 when sent back with others; absent on the last page).
 Errors are gRPC-gateway bodies `{"error", "code", "message", "details"}` with the gRPC code.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 from kfp_fakes.http import Request, Response
+from kfp_fakes.kfp.filters import FilterError, decode_token, encode_token, matcher
 
 __all__ = [
     "EXPERIMENT_KEYS",
@@ -36,7 +34,6 @@ _HTTP_BY_GRPC = {3: 400, 5: 404, 6: 409, 7: 403, 13: 500, 16: 401}
 # gRPC-gateway's mapping, so injected faults carry the code a real server would send with that status.
 GRPC_BY_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
 _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE = 20, 200
-_EQUALS = (1, "EQUALS")  # kfp's _FILTER_OPERATIONS number, or the enum name the server's JSON parser takes
 
 # Filter/sort keys per resource: API key -> field of the stored object.
 PIPELINE_KEYS = {
@@ -75,6 +72,8 @@ RUN_KEYS = {
     "storage_state": "storage_state",
     "created_at": "created_at",
     "finished_at": "finished_at",
+    "scheduled_at": "scheduled_at",
+    "description": "description",
     "pipeline_id": "pipeline_version_reference.pipeline_id",
     "pipeline_version_id": "pipeline_version_reference.pipeline_version_id",
     "recurring_run_id": "recurring_run_id",
@@ -109,41 +108,6 @@ def field_of(obj: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _operand(predicate: dict[str, Any]) -> Any:
-    """The operand of one predicate, whichever of the proto3 JSON spellings the caller used."""
-    for name in ("string_value", "stringValue", "int_value", "intValue", "long_value", "longValue"):
-        if name in predicate:
-            return predicate[name]
-    raise invalid(f"predicate has no single value: {predicate!r}")
-
-
-def _same(actual: Any, expected: Any) -> bool:
-    if actual is None:
-        return expected in (None, "")
-    return str(actual) == str(expected)
-
-
-def _parse_filter(encoded: str | None, keys: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
-    """Turn the `filter` query parameter into a predicate over stored objects (AND of all)."""
-    if not encoded:
-        return lambda _obj: True
-    try:
-        spec = json.loads(encoded)
-    except json.JSONDecodeError as exc:
-        raise invalid(f"failed to parse valid filter from {encoded!r}: {exc}") from exc
-    if not isinstance(spec, dict):
-        raise invalid(f"failed to parse valid filter from {encoded!r}: not an object")
-    checks: list[tuple[str, Any]] = []
-    for predicate in spec.get("predicates") or []:
-        if predicate.get("operation") not in _EQUALS:
-            raise invalid(f"filter operation {predicate.get('operation')!r} is not modelled by the fake")
-        key = predicate.get("key")
-        if key not in keys:
-            raise invalid(f"no support for filtering on unrecognized field {key!r}")
-        checks.append((keys[key], _operand(predicate)))
-    return lambda obj: all(_same(field_of(obj, path), value) for path, value in checks)
-
-
 def page(
     request: Request,
     items: list[dict[str, Any]],
@@ -152,14 +116,25 @@ def page(
     order: Callable[[dict[str, Any]], int],
 ) -> Response:
     """One page of `items`, filtered and sorted as asked; ties break by creation `order`."""
-    sort_by = (request.arg("sort_by") or "").split()
+    sort_text, filter_text = request.arg("sort_by") or "", request.arg("filter") or ""
+    token, offset = request.arg("page_token") or "", 0
+    try:
+        if token:
+            offset, token_sort, token_filter = decode_token(token)
+            if (sort_text, filter_text) == ("", ""):  # sent back with neither: the token's own
+                sort_text, filter_text = token_sort, token_filter
+            elif (sort_text, filter_text) != (token_sort, token_filter):
+                raise FilterError("page token was made with another sort_by or filter")
+        matches = matcher(filter_text, keys)
+    except FilterError as exc:
+        raise invalid(str(exc)) from exc
+    sort_by = sort_text.split()
     if len(sort_by) > 2 or (len(sort_by) == 2 and sort_by[1].lower() not in ("asc", "desc")):
-        raise invalid(f"Received invalid sort by format {request.arg('sort_by')!r}")
+        raise invalid(f"Received invalid sort by format {sort_text!r}")
     field = keys.get(sort_by[0].lower(), "") if sort_by else "created_at"
     if not field:
         raise invalid(f"Cannot sort on field {sort_by[0]}. Supported fields {sorted(keys)}.")
     desc = len(sort_by) == 2 and sort_by[1].lower() == "desc"
-    matches = _parse_filter(request.arg("filter"), keys)
     ordered = sorted_by([i for i in items if matches(i)], field, desc, order)
     try:
         size = int(request.arg("page_size") or 0)
@@ -168,13 +143,12 @@ def page(
     if size < 0:
         raise invalid(f"The page size should be greater than 0. Got {size}")
     size = min(size or _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
-    offset = _decode_token(request.arg("page_token") or "")
     chosen = ordered[offset : offset + size]
     body: dict[str, Any] = {"total_size": len(ordered)}
     if chosen:
         body[plural] = copy.deepcopy(chosen)
     if offset + size < len(ordered):
-        body["next_page_token"] = _encode_token(offset + size)
+        body["next_page_token"] = encode_token(offset + size, sort_text, filter_text)
     return Response(200, body)
 
 
@@ -186,19 +160,3 @@ def sorted_by(
         return ("" if value is None else str(value), order(obj))
 
     return sorted(items, key=key, reverse=desc)
-
-
-def _encode_token(offset: int) -> str:
-    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.b64decode(token, validate=True))["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise invalid(f"Invalid page token {token!r}") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise invalid(f"Invalid page token {token!r}")
-    return offset

@@ -50,9 +50,10 @@ gRPC code (3 invalid argument -> 400, 5 not found -> 404, 6 already exists -> 40
 query.py reads them, a run without experiment_id lands in the "Default" experiment.
 Served: healthz; list pipelines and a pipeline's versions; list, create experiments; list, create,
 get runs. What it does not do (nothing under test needs it): run anything (runs stay PENDING until
-`set_run_state`, unless `instant`), get a pipeline, version or experiment by id or name, create
-pipelines or versions over HTTP (seed them with `add_pipeline`), filter operations other than
-EQUALS, archives, recurring runs, uploads.
+`set_run_state` or `finish_run`, unless `instant`), get a version by id or name, create
+pipelines or versions over HTTP (seed them with `add_pipeline`), archives, recurring runs, uploads.
+ListRuns filters, sorts and pages as the real server does (query.py, filters.py); runs.py seeds
+finished runs and runs started by hand, and serves pipelines and experiments by id.
 
 Off by default, as the tests that need them switch them on:
 - `require_tokens({token: namespaces | None})`: every call but healthz needs `Authorization: Bearer`
@@ -91,6 +92,7 @@ from kfp_fakes.kfp.query import (
     page,
     sorted_by,
 )
+from kfp_fakes.kfp.runs import NOT_FINISHED, RunSeeding
 from kfp_fakes.kfp.store import KfpStore
 
 __all__ = ["API", "RUN_STATES", "TERMINAL_STATES", "FakeKfp"]
@@ -103,7 +105,7 @@ RUN_STATES = frozenset(
 TERMINAL_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})
 
 
-class FakeKfp(FakeServer, KfpStore):
+class FakeKfp(FakeServer, KfpStore, RunSeeding):
     """The KFP API server, in memory. All store access goes through `self._lock`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, instant: bool = False,
@@ -215,9 +217,11 @@ class FakeKfp(FakeServer, KfpStore):
         routes: list[tuple[str, str, Callable[[Request], Response]]] = [
             ("GET", "/healthz", self._healthz),
             ("GET", "/pipelines", self._list_pipelines),
+            ("GET", "/pipelines/" + ident % "pid", self._get_pipeline),
             ("GET", "/pipelines/" + ident % "pid" + "/versions", self._list_versions),
             ("GET", "/experiments", self._list_experiments),
             ("POST", "/experiments", self._create_experiment),
+            ("GET", "/experiments/" + ident % "eid", self._get_experiment),
             ("GET", "/runs", self._list_runs),
             ("POST", "/runs", self._create_run),
             ("GET", "/runs/" + ident % "rid", self._get_run),
@@ -366,6 +370,7 @@ class FakeKfp(FakeServer, KfpStore):
                 "service_account": body.get("service_account") or "pipeline-runner",
                 "created_at": now,
                 "scheduled_at": now,
+                "finished_at": NOT_FINISHED,
                 "state": "PENDING",
                 "state_history": [{"update_time": now, "state": "PENDING"}],
             }

@@ -216,6 +216,22 @@ class Resources:
             check_name_unchanged(patched.get("metadata"), name)
             return self._update(request, rt, version, current, patched)
 
+    def replace(self, request: Request) -> Response:
+        """PUT of a whole object; a `metadata.resourceVersion` in the body is a precondition (409)."""
+        rt, version = self.target(request)
+        if rt.custom:
+            raise ApiError(405, "MethodNotAllowed", "PUT of custom resources is not modelled by the fake")
+        body = body_of(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was not a JSON object")
+        ns, name = request.params["ns"], request.params["name"]
+        with self.store.cond:
+            current = self.store.find(rt, (ns, name))
+            if current is None:
+                raise not_found(rt, name)
+            check_name_unchanged(body.get("metadata"), name)
+            return self._update(request, rt, version, current, body)
+
     def _update(
         self, request: Request, rt: ResourceType, version: str, old: dict[str, Any], body: dict[str, Any]
     ) -> Response:

@@ -1,4 +1,4 @@
-"""The served resource types: the custom resources of the CRDs given, and core/v1 Events.
+"""The served resource types: the custom resources of the CRDs given, core/v1 Events and ConfigMaps.
 
 Where it sits: `server.py` loads the CRDs (default: `crds/` beside this file, a copy of infra/crds
 that tests/core/test_crd_schema.py keeps identical) into `ResourceType`s; every other module takes one.
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CORE_EVENTS", "DEFAULT_CRD_DIR", "ResourceType", "load_crds"]
+__all__ = ["CORE_CONFIGMAPS", "CORE_EVENTS", "DEFAULT_CRD_DIR", "ResourceType", "load_crds"]
 
 DEFAULT_CRD_DIR = Path(__file__).resolve().parent / "crds"
 _UNMODELLED = (
@@ -59,6 +59,8 @@ class ResourceType:
 
 
 CORE_EVENTS = ResourceType("", "events", "event", "Event", "v1", {"v1": None})
+# core/v1 ConfigMaps (the poll's watermark): no schema, written by PUT with a resourceVersion precondition.
+CORE_CONFIGMAPS = ResourceType("", "configmaps", "configmap", "ConfigMap", "v1", {"v1": None})
 
 
 def load_crds(paths: list[Path]) -> list[ResourceType]:

@@ -9,6 +9,8 @@ answers it (the modules beside this one say how):
 - custom resources of the CRDs in `crd_paths` (default: `crds/`): get, list (paged), watch, merge
   patch of the object and of `/status`, create (custom.py, schema.py, meta.py, watch.py, storage.py);
 - core/v1 Events: create and list with field selectors (custom.py, core.py);
+- core/v1 ConfigMaps: get, create, and PUT (replace) with a `metadata.resourceVersion` precondition
+  (409 Conflict when stale, 404 when absent: ConfigMaps are not created by PUT);
 - `authentication.k8s.io/v1` TokenReview, with 401/403 for callers without rights (core.py);
 - errors as `kind: Status` bodies with `reason` and `code`, also for injected faults (errors.py).
 
@@ -30,7 +32,7 @@ Client facts, checked against kubernetes 30.1.0 (tests/fakes/test_kube_api.py pi
 Speed (2 shared cores): `seed()` ~60 us per object, so 100,000 objects take ~7 s; listing them through
 `CustomObjectsApi` with `limit=500` takes ~3.5 s, about a quarter of it in this server (JSON encoding).
 
-Not modelled (nothing under test uses it): PUT, DELETE over HTTP, JSON and strategic merge patches,
+Not modelled (nothing under test uses it): PUT of custom resources, DELETE over HTTP, JSON and strategic merge patches,
 label selectors, finalizers, dryRun, discovery, events.k8s.io, server-side apply, field managers,
 `resourceVersionMatch`, `sendInitialEvents`, cluster-scoped CRDs, defaulting, CEL rules, admission,
 authentication and authorization other than who may create TokenReviews.
@@ -50,7 +52,13 @@ from kfp_fakes.http import FakeServer, Request, Response
 from kfp_fakes.kubernetes.core import TOKEN_REVIEW_PATH, TokenTable, token_review_handler
 from kfp_fakes.kubernetes.custom import Resources, body_of, errors_of, now, out, shape, spec_changed
 from kfp_fakes.kubernetes.errors import REASONS, ApiError, invalid, status_body
-from kfp_fakes.kubernetes.resources import CORE_EVENTS, DEFAULT_CRD_DIR, ResourceType, load_crds
+from kfp_fakes.kubernetes.resources import (
+    CORE_CONFIGMAPS,
+    CORE_EVENTS,
+    DEFAULT_CRD_DIR,
+    ResourceType,
+    load_crds,
+)
 from kfp_fakes.kubernetes.storage import Store
 
 __all__ = ["FakeKubernetes"]
@@ -64,7 +72,7 @@ class FakeKubernetes(FakeServer):
     ) -> None:
         super().__init__()
         paths = crd_paths if crd_paths is not None else sorted(DEFAULT_CRD_DIR.glob("*.yaml"))
-        self.types: list[ResourceType] = [*load_crds(paths), CORE_EVENTS]
+        self.types: list[ResourceType] = [*load_crds(paths), CORE_EVENTS, CORE_CONFIGMAPS]
         self.store = Store(self.types, history_limit)
         self.resources = Resources(self.store, self.types, bookmark_interval)
         self.tokens = TokenTable()  # what TokenReview answers
@@ -262,6 +270,7 @@ class FakeKubernetes(FakeServer):
             self.route("POST", ns, _guard(api.create))
             self.route("GET", one, _guard(api.get))
             self.route("PATCH", one, _guard(api.patch))
+            self.route("PUT", one, _guard(api.replace))
             self.route("GET", one + "/status", _guard(api.get))
             self.route("PATCH", one + "/status", _guard(api.patch))
 
