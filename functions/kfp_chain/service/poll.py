@@ -323,8 +323,11 @@ class Poller:
         options = self.chain.options
         latest = rc.latest_succeeded_run
         finished = run.finished_at
-        if latest and latest != run.run_id and finished is not None and any(
-            r == latest and f > finished for r, f in mark.handled
+        if (
+            latest
+            and latest != run.run_id
+            and finished is not None
+            and any(r == latest and f > finished for r, f in mark.handled)
         ):
             options = replace(options, record_latest_runs=False)
         return Chain(
