@@ -56,10 +56,11 @@ graphviz: ## install Graphviz (apt-get) when `dot` is missing, for `kfp-chain gr
 	command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz)
 
 .PHONY: bench
-bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 100/10k/100k RunConfigurations (installs wrk; writes BENCHMARKS.md)
+bench: $(STAMP) ## benchmark the trigger function against the no-op ceiling at 100/10k/100k RunConfigurations, and a poll pass (installs wrk; writes BENCHMARKS.md)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	mkdir -p .local
 	PYTHONPATH=$(CURDIR) timeout 900 $(BIN)/python -m bench.run
+	PYTHONPATH=$(CURDIR) timeout 300 $(BIN)/python -m bench.poll --out BENCHMARKS.md
 
 .PHONY: soak
 SOAK_EVENTS ?= 300

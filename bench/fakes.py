@@ -13,6 +13,8 @@ a few extra routes on the Kubernetes fake (they are left out of its own request 
 - POST /bench/reset          forget both request logs and take the KFP runs as the new baseline
 - POST /bench/fresh-kfp      empty the KFP fake but for the pipeline (new ids: a function's cached
                              ones go stale and are looked up again, as after a re-upload)
+- POST /bench/finished-runs?count=N  N runs kfp-chain started for the upstreams, finished now, and no
+                             more instant runs (the poll row: the runs it starts stay PENDING)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kfp_fakes.http import Request, Response
 from kfp_fakes.kfp import FakeKfp
 from kfp_fakes.kubernetes import FakeKubernetes
 
-from bench.cluster import PIPELINE, objects
+from bench.cluster import NAMESPACE, PAIRS, PIPELINE, objects
 
 
 class BenchKubernetes(FakeKubernetes):
@@ -38,6 +40,7 @@ class BenchKubernetes(FakeKubernetes):
         self.route("GET", "/bench/stats", self._stats)
         self.route("POST", "/bench/reset", self._reset)
         self.route("POST", "/bench/fresh-kfp", self._fresh_kfp)
+        self.route("POST", "/bench/finished-runs", self._finished_runs)
 
     def _seed(self, request: Request) -> Response:
         count = int(request.arg("count") or 0)
@@ -84,6 +87,15 @@ class BenchKubernetes(FakeKubernetes):
         self.kfp.add_pipeline(PIPELINE)
         self.runs_before = 0
         return Response(200, {})
+
+    def _finished_runs(self, request: Request) -> Response:
+        count = int(request.arg("count") or 0)
+        self.kfp.instant = False
+        pid, (vid,) = self.kfp.add_pipeline(f"upstream-{len(self.kfp.runs())}")
+        for i in range(count):
+            owner = f"kfp-chain.io/runconfiguration: {NAMESPACE}/upstream-{i % PAIRS:02d}"
+            self.kfp.finish_run(self.kfp.add_run(f"upstream run {i}", pid, vid, description=owner))
+        return Response(200, {"runs": count})
 
 
 def main() -> None:

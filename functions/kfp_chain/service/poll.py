@@ -22,8 +22,10 @@ whatever another poller saved meanwhile.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -35,13 +37,14 @@ from ..dependents import DependentsIndex
 from ..errors import TemporaryError
 from ..intake import RunCompletion, RunStatus
 from ..ownership import Ownership, owner
-from ..runconfiguration import RunConfiguration
+from ..runconfiguration import RcKey, RunConfiguration
 from ..watermark import Done, Mark, advance, listed_since, unhandled
 
 __all__ = ["KfpRuns", "PollOptions", "PollReport", "Poller", "RunResult"]
 
 log = logging.getLogger("kfp_chain.poll")
 SAVE_EVERY = 100
+WORKERS = 8  # owners handled at once: one owner's runs stay in order (latestRuns moves forward)
 SOURCE = "kfp-chain/poll"
 
 
@@ -89,10 +92,30 @@ class PollReport:
     runs: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def count(self, result: str, reason: str | None = None) -> None:
-        self.results[result] = self.results.get(result, 0) + 1
+        with self._lock:
+            self.results[result] = self.results.get(result, 0) + 1
+            if reason is not None and result == RunResult.SKIPPED:
+                self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def entry(self, run: FinishedRun) -> dict[str, Any]:
+        entry: dict[str, Any] = {"runId": run.run_id, "state": run.state}
+        with self._lock:
+            self.runs.append(entry)
+        return entry
+
+    def done(self, entry: dict[str, Any], result: str, reason: str | None = None) -> str:
+        entry["result"] = result
         if reason is not None:
-            self.skipped[reason] = self.skipped.get(reason, 0) + 1
+            entry["reason"] = reason
+        self.count(result, reason)
+        return result
+
+    def add_started(self, count: int) -> None:
+        with self._lock:
+            self.started += count
 
     def as_body(self) -> dict[str, Any]:
         return {
@@ -189,7 +212,9 @@ class Poller:
     # -- a pass -----------------------------------------------------------------------------------
     def _pass(self, report: PollReport, started: float) -> None:
         mark = self.marks.load()
-        index = self.index.current()
+        index: DependentsIndex | None = None
+        if self.options.multi_user and not self.options.namespaces:
+            index = self.index.current()  # the namespaces to list are those of the RunConfigurations
         since = listed_since(mark, self.options.lookback, self.clock())
         found: dict[Done, FinishedRun] = {}
         for namespace in self._namespaces(index):
@@ -200,28 +225,71 @@ class Poller:
         todo = unhandled(mark, found)
         for _ in range(len(found) - len(todo)):
             report.count(RunResult.ALREADY)
+        if not todo:  # nothing new: no RunConfiguration read, no mark written
+            return
+        if index is None:
+            index = self.index.current()
+        adopters = [rc for rc in index.all() if rc.adopt_runs]
         listed: list[Done] = [d for d in found if d not in todo]
-        handled: list[Done] = []
-        waiting: list[Done] = []
         deadline = started + self.options.budget_seconds
-        for n, done in enumerate(todo):
+        for first in range(0, len(todo), SAVE_EVERY):
+            chunk = todo[first : first + SAVE_EVERY]
+            results = self._chunk([found[d] for d in chunk], index, adopters, mark, report, deadline)
+            handled = [d for d in chunk if results.get(d) not in (None, RunResult.WAITING)]
+            waiting = [d for d in chunk if d not in handled]  # a fault, or out of time: the mark waits
+            mark = advance(mark, listed + chunk, handled, waiting, self.options.lookback)
+            listed = []
+            if not report.dry_run:
+                mark = self.marks.save(mark)
             if time.monotonic() > deadline:
-                log.warning("poll pass out of time: %d runs left for the next pass", len(todo) - n)
+                log.warning(
+                    "poll pass out of time: %d runs left for the next pass", len(todo) - first - len(chunk)
+                )
                 break
-            result = self._decide(found[done], index, mark, report, dry_run=report.dry_run)
-            listed.append(done)
-            (waiting if result == RunResult.WAITING else handled).append(done)
-            if not report.dry_run and (n + 1) % SAVE_EVERY == 0:
-                mark = self.marks.save(advance(mark, listed, handled, waiting, self.options.lookback))
-                listed, handled, waiting = [], [], []
-        if not report.dry_run:
-            self.marks.save(advance(mark, listed, handled, waiting, self.options.lookback))
 
-    def _namespaces(self, index: DependentsIndex) -> list[str | None]:
+    def _chunk(
+        self,
+        runs: list[FinishedRun],
+        index: DependentsIndex,
+        adopters: list[RunConfiguration],
+        mark: Mark,
+        report: PollReport,
+        deadline: float,
+    ) -> dict[Done, str]:
+        """Decides `runs`: owners first, then each owner's runs oldest first, owners in parallel."""
+        results: dict[Done, str] = {}
+        groups: dict[RcKey, list[tuple[FinishedRun, dict[str, Any]]]] = {}
+        for run in runs:
+            assert run.finished_at is not None
+            key, result, entry = self._classify(run, index, adopters, report)
+            if key is None or report.dry_run:
+                results[(run.run_id, run.finished_at)] = result
+            else:
+                groups.setdefault(key, []).append((run, entry))
+
+        def one_owner(items: list[tuple[FinishedRun, dict[str, Any]]]) -> None:
+            for run, entry in items:
+                if time.monotonic() > deadline:
+                    return
+                assert run.finished_at is not None
+                results[(run.run_id, run.finished_at)] = self._hand(run, index, mark, report, entry)
+
+        if len(groups) <= 1:
+            for items in groups.values():
+                one_owner(items)
+        else:
+            with ThreadPoolExecutor(min(WORKERS, len(groups)), thread_name_prefix="kfp-chain-poll") as pool:
+                for future in [pool.submit(one_owner, items) for items in groups.values()]:
+                    future.result()
+        return results
+
+    def _namespaces(self, index: DependentsIndex | None) -> list[str | None]:
         """Multi-user KFP lists runs per namespace: those served, else those of known RunConfigurations."""
         if not self.options.multi_user:
             return [None]
-        names = set(self.options.namespaces or {rc.key.namespace for rc in index.all()})
+        names = set(self.options.namespaces)
+        if not names and index is not None:
+            names = {rc.key.namespace for rc in index.all()}
         if self.options.kfp_namespace:
             names.add(self.options.kfp_namespace)
         return [*sorted(names)]
@@ -230,58 +298,58 @@ class Poller:
         self, run: FinishedRun, index: DependentsIndex, mark: Mark, report: PollReport, dry_run: bool
     ) -> str:
         """What becomes of one run not handled yet; the result says whether the mark may pass it."""
-        entry: dict[str, Any] = {"runId": run.run_id, "state": run.state}
-        report.runs.append(entry)
+        adopters = [rc for rc in index.all() if rc.adopt_runs]
+        key, result, entry = self._classify(run, index, adopters, report)
+        if key is None or dry_run:
+            return result
+        return self._hand(run, index, mark, report, entry)
+
+    def _classify(
+        self, run: FinishedRun, index: DependentsIndex, adopters: list[RunConfiguration], report: PollReport
+    ) -> tuple[RcKey | None, str, dict[str, Any]]:
+        """(the owner of a SUCCEEDED run, or None with the result for every other run; the report entry)."""
+        entry = report.entry(run)
         try:
-            ownership = self._owner(run, index)
+            ownership = self._owner(run, index, adopters)
         except TemporaryError as exc:
-            entry.update(result=RunResult.WAITING, reason=exc.reason)
-            report.count(RunResult.WAITING)
-            return RunResult.WAITING
+            return None, report.done(entry, RunResult.WAITING, exc.reason), entry
         if ownership.key is None:
-            reason = str(ownership.skip)
-            entry.update(result=RunResult.SKIPPED, reason=reason)
-            report.count(RunResult.SKIPPED, reason)
-            return RunResult.SKIPPED
+            return None, report.done(entry, RunResult.SKIPPED, str(ownership.skip)), entry
         entry.update(runConfiguration=str(ownership.key), rule=str(ownership.rule))
         if run.state != "SUCCEEDED":
             log.info(
                 "upstream run did not succeed: nothing starts",
                 extra={"emitter": str(ownership.key), "runId": run.run_id, "state": run.state},
             )
-            entry.update(result=RunResult.FAILED)
-            report.count(RunResult.FAILED)
-            return RunResult.FAILED
-        if dry_run:
-            entry.update(result=RunResult.HANDLED)
-            report.count(RunResult.HANDLED)
-            return RunResult.HANDLED
-        rc = index.get(ownership.key)
+            return None, report.done(entry, RunResult.FAILED), entry
+        if report.dry_run:
+            return ownership.key, report.done(entry, RunResult.HANDLED), entry
+        return ownership.key, RunResult.HANDLED, entry
+
+    def _hand(
+        self, run: FinishedRun, index: DependentsIndex, mark: Mark, report: PollReport, entry: dict[str, Any]
+    ) -> str:
+        """A SUCCEEDED run to the chain as its owner's run-completion; WAITING on a temporary fault."""
+        rc = index.get(RcKey.parse(entry["runConfiguration"]))
         assert rc is not None  # ownership.owner checked it exists
         try:
             event = self._completion(run, rc)
-            chain = self._chain(index, rc, run, mark)
-            answer = chain.handle(event)
+            answer = self._chain(index, rc, run, mark).handle(event)
         except TemporaryError as exc:
             log.warning("run waits for the next pass: %s", exc, extra={"runId": run.run_id})
-            entry.update(result=RunResult.WAITING, reason=exc.reason)
-            report.count(RunResult.WAITING)
-            return RunResult.WAITING
-        report.started += sum(1 for o in answer.outcomes if o.outcome == "started")
+            return report.done(entry, RunResult.WAITING, exc.reason)
         entry["dependents"] = [o.as_json() for o in answer.outcomes]
+        report.add_started(sum(1 for o in answer.outcomes if o.outcome == "started"))
         if answer.retry:
-            entry.update(result=RunResult.WAITING, reason="dependent-retry")
-            report.count(RunResult.WAITING)
-            return RunResult.WAITING
-        entry.update(result=RunResult.HANDLED, artifacts=len(event.artifacts))
-        report.count(RunResult.HANDLED)
-        return RunResult.HANDLED
+            return report.done(entry, RunResult.WAITING, "dependent-retry")
+        entry["artifacts"] = len(event.artifacts)
+        return report.done(entry, RunResult.HANDLED)
 
-    def _owner(self, run: FinishedRun, index: DependentsIndex) -> Ownership:
+    def _owner(self, run: FinishedRun, index: DependentsIndex, adopters: list[RunConfiguration]) -> Ownership:
         return owner(
             run,
             index.get,
-            (rc for rc in index.all() if rc.adopt_runs),
+            adopters,
             self.runs.recurring_run_description,
             self.runs.pipeline_name,
             self.runs.experiment_name,
@@ -342,8 +410,3 @@ class Poller:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def decided(report: PollReport) -> Iterable[str]:
-    """Run ids a report handed to the chain (tests and the CLI's summary)."""
-    return (r["runId"] for r in report.runs if r.get("result") == RunResult.HANDLED)
