@@ -348,7 +348,11 @@ def build_poll_app(settings: Settings) -> PollApp:
         settings.kfp_namespace,
         settings.request_timeout,
     )
-    runs = KfpRunLister(lambda: kfp_client(host, token, token_file, namespace, timeout))
+
+    def client() -> Any:
+        return kfp_client(host, token, token_file, namespace, timeout)
+
+    runs = KfpRunLister(client)
     options = PollOptions(
         lookback=timedelta(seconds=settings.poll_lookback_seconds),
         multi_user=settings.multi_user,
@@ -360,7 +364,8 @@ def build_poll_app(settings: Settings) -> PollApp:
         ],
     )
     metrics = PollMetrics(app.metrics.registry)
-    poller = Poller(app.chain, runs, _mark_store(settings), _resolver(settings), options, metrics.observe)
+    resolver = _resolver(settings, client, app.closers)
+    poller = Poller(app.chain, runs, _mark_store(settings), resolver, options, metrics.observe)
     return PollApp(app, poller)
 
 
@@ -378,15 +383,26 @@ def _mark_store(settings: Settings) -> Any:
     return SqliteMarkStore(settings.state_db, lookback)
 
 
-def _resolver(settings: Settings) -> Callable[[], Any]:
+def _resolver(
+    settings: Settings, client_factory: Callable[[], Any], closers: list[Callable[[], None]]
+) -> Callable[[], Any]:
     """The ArtifactResolver KFP_CHAIN_ARTIFACT_SOURCE names, made when a run first needs its outputs."""
 
     def make() -> Any:
-        raise DeploymentFault(
-            f"KFP_CHAIN_ARTIFACT_SOURCE={settings.artifact_source}: no artifact resolver in this build yet",
-            "kfp",
-            0,
-        )
+        import importlib
+
+        try:
+            if settings.artifact_source == "kfp":  # KFP's native task API (the line after 2.18)
+                native = importlib.import_module("kfp_chain.adapters.kfp.artifacts")
+                return native.KfpArtifactResolver(client_factory)
+            mlmd = importlib.import_module("kfp_chain.adapters.mlmd")  # ML Metadata over gRPC (<= 2.18)
+        except ImportError as exc:
+            raise DeploymentFault(
+                f"KFP_CHAIN_ARTIFACT_SOURCE={settings.artifact_source}: no artifact resolver: {exc}", "kfp", 0
+            ) from exc
+        resolver = mlmd.MlmdArtifactResolver(settings.mlmd_address, sum(settings.request_timeout))
+        closers.append(resolver.close)
+        return resolver
 
     return make
 
