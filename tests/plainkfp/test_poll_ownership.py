@@ -97,3 +97,15 @@ def test_multi_user_kfp_is_listed_per_namespace_of_the_runconfigurations(poll_cl
     assert dependents(kfp, "team-a/up") == [f"team-a/down <- team-a/up run {ours}"]
     listed = {c.query.get("namespace", [""])[0] for c in kfp.calls("GET", "/runs$")}
     assert listed == {"team-a"}
+
+
+def test_a_pass_pages_through_every_finished_run_and_counts_the_unowned(poll_cli, kube, kfp):
+    kube.put(rc("a", "up", pipeline="upstream"))
+    pid, (vid,) = kfp.add_pipeline("upstream")
+    for i in range(205):
+        kfp.finish_run(kfp.add_run(f"notebook {i}", pid, vid), "SUCCEEDED")
+
+    code, body = poll_cli()
+
+    assert code == 0 and body["seen"] == 205 and body["skipped"] == {"unowned": 205}, body["seen"]
+    assert len(kfp.calls("GET", "/runs$")) == 2
