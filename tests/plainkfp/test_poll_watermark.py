@@ -40,6 +40,10 @@ def test_the_mark_never_moves_back_nor_past_a_waiting_run(mark: Mark, listed: se
     new = advance(mark, listed, handled, waiting, LOOKBACK)
 
     assert mark.at is None or (new.at is not None and new.at >= mark.at)
+    still = waiting | (set(mark.waiting) - set(handled))
+    if still and new.at is not None:  # never past a waiting run, unless the mark already was
+        oldest = min(f for _, f in still)
+        assert new.at <= max(oldest, mark.at) if mark.at is not None else new.at <= oldest
     since = listed_since(new, LOOKBACK, at(5000))
     for run in waiting | (set(mark.waiting) - set(handled)):
         assert run[1] >= since, "a run that could not be handled is no longer listed"
