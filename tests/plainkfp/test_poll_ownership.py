@@ -7,7 +7,10 @@ in its namespace (multi-user KFP) and experiment. Everything else is skipped and
 
 from __future__ import annotations
 
+import json
+
 from tests.builders import rc
+from tests.support import installed_cli
 
 
 def adopting(namespace: str, name: str, pipeline: str, experiment: str | None = None, adopt: bool = True):
@@ -109,3 +112,17 @@ def test_a_pass_pages_through_every_finished_run_and_counts_the_unowned(poll_cli
 
     assert code == 0 and body["seen"] == 205 and body["skipped"] == {"unowned": 205}, body["seen"]
     assert len(kfp.calls("GET", "/runs$")) == 2
+
+
+def test_explain_says_whether_runs_started_by_hand_are_adopted(cluster_env, kube):
+    kube.put(adopting("a", "up", "upstream", adopt=False))
+    kube.put(adopting("a", "adopter", "upstream"))
+
+    off = installed_cli(cluster_env, "explain", "a/up", "-o", "json")
+    on = installed_cli(cluster_env, "explain", "a/adopter")
+
+    assert json.loads(off.stdout)["adoptRuns"] == (
+        "runs of pipeline 'upstream' started by hand start nothing: "
+        'not annotated kfp-chain.io/adopt-runs: "true"'
+    )
+    assert "started by hand are adopted (kfp-chain.io/adopt-runs)" in on.stdout

@@ -24,7 +24,7 @@ from ..intake import RunCompletion, RunStatus, parse_request
 from ..invalid import blocking_problems
 from ..outcomes import ONE_OFF_NOTE
 from ..planning import Plan, plan
-from ..runconfiguration import Artifact, RcKey
+from ..runconfiguration import ADOPT_RUNS_ANNOTATION, Artifact, RcKey, RunConfiguration
 from ..settings import Settings
 from .inventory import Loaded, load
 from .options import parse_key
@@ -179,6 +179,7 @@ def show_explanation(
                     "placeholderArtifacts": placeholders,
                 },
                 "known": event.run_configuration in loaded.origins,
+                **({"adoptRuns": _adoption(target_rc)} if target_rc is not None else {}),
                 "note": note,
                 "dependents": [d.as_json() for d in decisions],
                 "pending": [v.as_json() for v in pending],
@@ -197,6 +198,8 @@ def show_explanation(
         out.print(f"  artifact {escape(a.name)} = {escape(a.location)}")
     if placeholders:
         out.print("  (declared artifacts as placeholders; pass --artifact NAME=URI for real locations)")
+    if target_rc is not None and settings.kfp_host:  # only the poll of a KFP server adopts runs
+        out.print(f"  plain KFP: {escape(_adoption(target_rc))}")
     if note:
         out.print(note)
     else:
@@ -213,6 +216,16 @@ def show_explanation(
                 f"  {escape(upstream)}: latest run {escape(entry['latestRun'] or '-')}: {escape(entry['state'] or '')}"
             )
     print_pending(out, pending, claims)
+
+
+def _adoption(rc: RunConfiguration) -> str:
+    """What the poll of plain KFP does with runs of this pipeline nobody marked (`ownership.py`, rule 4)."""
+    if rc.adopt_runs:
+        return f"runs of pipeline {rc.pipeline!r} started by hand are adopted ({ADOPT_RUNS_ANNOTATION})"
+    return (
+        f"runs of pipeline {rc.pipeline!r} started by hand start nothing: "
+        f'not annotated {ADOPT_RUNS_ANNOTATION}: "true"'
+    )
 
 
 def _claims_in_progress(loaded: Loaded, key: RcKey, decisions: list[Decision]) -> list[ClaimInfo]:
