@@ -143,3 +143,25 @@ def test_a_run_kfp_learns_late_is_handled_within_the_lookback(poll_cli, kube, kf
     assert set(started(kfp)) == {f"a/down <- a/up run {first}", f"a/down <- a/up run {late}"}
     # handled later than `first`, but it finished earlier: latestRuns stays on the newer run
     assert kube.get("a", "up")["status"]["latestRuns"]["succeeded"]["providerId"] == first
+
+
+def test_a_nudged_run_is_handled_at_once_and_the_next_pass_skips_it(cluster_env, kube, kfp, monkeypatch):
+    [run_id] = seed(kube, kfp, 1)
+    pid, (vid,) = kfp.add_pipeline("upstream-2")
+    running = kfp.add_run("still running", pid, vid, description=marker_line(RcKey("a", "up")))
+    for key, value in cluster_env.items():
+        monkeypatch.setenv(key, value)
+    poll = build_poll_app(Settings.from_env())
+
+    nudged = poll.poller.handle_run(run_id)
+    again = poll.poller.handle_run(run_id)
+    not_yet = poll.poller.handle_run(running)
+    unknown = poll.poller.handle_run("00000000-0000-0000-0000-000000000000")
+    _, passed = poll_pass(poll)
+    poll.app.close()
+
+    assert nudged.started == 1 and nudged.results == {"handled": 1}, nudged
+    assert again.results == {"already-handled": 1}
+    assert [r["result"] for r in not_yet.runs + unknown.runs] == ["not-finished", "unknown-run"]
+    assert passed["results"] == {"already-handled": 1}, passed
+    assert started(kfp) == Counter({f"a/down <- a/up run {run_id}": 1})
