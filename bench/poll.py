@@ -54,6 +54,7 @@ def poll_row(work: Path, size: int, runs: int) -> dict[str, Any]:
         poll.app.close()
     handled = max(1, body["results"].get("handled", 0))
     return {
+        "load_average": round(os.getloadavg()[0], 1),
         "size": size,
         "runs": runs,
         "status": status,
@@ -82,7 +83,8 @@ def table(row: dict[str, Any]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
         [
-            f"Poll (`bench/poll.py`, run {when}): one pass of `on_kfp_poll`'s wiring, the fakes in a process of "
+            f"Poll (`bench/poll.py`, run {when}, load average {row['load_average']} on "
+            f"{os.cpu_count()} CPUs): one pass of `on_kfp_poll`'s wiring, the fakes in a process of "
             "their own; RunConfigurations declare no artifacts, so no ML Metadata call (a resolver adds its "
             "calls per handled run of an upstream with declared artifacts).",
             "",
