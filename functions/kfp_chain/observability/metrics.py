@@ -319,6 +319,8 @@ class PollMetrics:
                 self.runs.labels(result, "").inc(count)
         for reason, count in report.skipped.items():
             self.runs.labels("skipped", reason).inc(count)
+        if report.nudge:  # one run, not a pass
+            return
         waiting = report.results.get("waiting", 0)
         result = PassResult.FAILED if report.fault else PassResult.PARTIAL if waiting else PassResult.CLEAN
         self.passes.labels(result).inc()

@@ -84,6 +84,7 @@ class PollReport:
     """One pass (or one nudged run): counts for the answer, the metrics and the CLI's exit status."""
 
     dry_run: bool = False
+    nudge: bool = False  # one run the Workflow nudge named, not a pass
     seen: int = 0
     results: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -186,7 +187,7 @@ class Poller:
     def handle_run(self, run_id: str, namespace: str | None = None) -> PollReport:
         """One run heard of by the nudge, handled now through the same path as a pass."""
         started = time.monotonic()
-        report = PollReport()
+        report = PollReport(nudge=True)
         try:
             run = self.runs.get(run_id, namespace)
             if run is None or not run.terminal or run.finished_at is None:
