@@ -389,18 +389,19 @@ def _resolver(
     """The ArtifactResolver KFP_CHAIN_ARTIFACT_SOURCE names, made when a run first needs its outputs."""
 
     def make() -> Any:
-        import importlib
+        if settings.artifact_source == "kfp":  # KFP's native task API (the line after 2.18)
+            import importlib
 
-        try:
-            if settings.artifact_source == "kfp":  # KFP's native task API (the line after 2.18)
+            try:
                 native = importlib.import_module("kfp_chain.adapters.kfp.artifacts")
-                return native.KfpArtifactResolver(client_factory)
-            mlmd = importlib.import_module("kfp_chain.adapters.mlmd")  # ML Metadata over gRPC (<= 2.18)
-        except ImportError as exc:
-            raise DeploymentFault(
-                f"KFP_CHAIN_ARTIFACT_SOURCE={settings.artifact_source}: no artifact resolver: {exc}", "kfp", 0
-            ) from exc
-        resolver = mlmd.MlmdArtifactResolver(settings.mlmd_address, sum(settings.request_timeout))
+            except ImportError as exc:
+                raise DeploymentFault(
+                    f"KFP_CHAIN_ARTIFACT_SOURCE=kfp: no native artifact resolver: {exc}", "kfp", 0
+                ) from exc
+            return native.KfpArtifactResolver(client_factory)
+        from ..adapters.mlmd import MlmdArtifactResolver  # ML Metadata over gRPC (KFP <= 2.18)
+
+        resolver = MlmdArtifactResolver(settings.mlmd_address, sum(settings.request_timeout))
         closers.append(resolver.close)
         return resolver
 
