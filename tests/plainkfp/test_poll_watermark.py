@@ -32,6 +32,7 @@ mark_st = st.builds(
 )
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail a property
 @given(mark_st, st.sets(done_st, max_size=12), st.data())
 def test_the_mark_never_moves_back_nor_past_a_waiting_run(mark: Mark, listed: set[Done], data) -> None:
     todo = unhandled(mark, listed)
@@ -53,6 +54,7 @@ def test_the_mark_never_moves_back_nor_past_a_waiting_run(mark: Mark, listed: se
             assert unhandled(new, [run]) == [], "a handled run would be handed again"
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail a property
 @given(mark_st, mark_st)
 def test_two_marks_merge_into_one_that_keeps_both(a: Mark, b: Mark) -> None:
     merged = merge(a, b, LOOKBACK)
@@ -69,6 +71,7 @@ def test_two_marks_merge_into_one_that_keeps_both(a: Mark, b: Mark) -> None:
         assert merged.at is not None and merged.at >= min(a.at, b.at)
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail a property
 @given(mark_st)
 def test_the_mark_reads_back_as_written(mark: Mark) -> None:
     assert from_json(to_json(mark)) == mark
