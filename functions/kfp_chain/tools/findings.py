@@ -12,6 +12,7 @@ from typing import Literal
 
 from rich.markup import escape
 
+from ..artifact_paths import parse_path
 from ..rc_schema import schema_problems
 from ..runconfiguration import MAX_AGE_ANNOTATION, POLICY_ANNOTATION, RunConfiguration
 from ..settings import Settings
@@ -68,6 +69,22 @@ def _problem_findings(loaded: Loaded, rc: RunConfiguration) -> list[Finding]:
     return found
 
 
+def _artifact_path_findings(loaded: Loaded, rc: RunConfiguration) -> list[Finding]:
+    """Paths the CRD's pattern lets through whose filter (or index) cannot be read: never found at run time."""
+    doc = loaded.documents.get(rc.key)
+    found = []
+    for i, declaration in enumerate(rc.artifacts):
+        field = f"spec.run.artifacts[{i}].path"
+        if any(p.startswith(f"schema: {field}") for p in rc.problems):
+            continue  # the schema finding already says it
+        try:
+            parse_path(declaration.path)
+        except ValueError as exc:
+            where = f"{doc.file}:{doc.line_of(('spec', 'run', 'artifacts', i, 'path'))}" if doc else ""
+            found.append(Finding("error", str(rc.key), "malformed-artifact-path", f"{field}: {exc}", where))
+    return found
+
+
 def findings(loaded: Loaded) -> list[Finding]:
     """Every problem that would make a trigger misbehave, most specific subject first."""
     found: list[Finding] = [
@@ -89,6 +106,7 @@ def findings(loaded: Loaded) -> list[Finding]:
     for rc in index.all():
         subject = str(rc.key)
         found.extend(_problem_findings(loaded, rc))
+        found.extend(_artifact_path_findings(loaded, rc))
         if rc.fan_in and len(rc.triggered_by) < 2:
             found.append(
                 Finding(
