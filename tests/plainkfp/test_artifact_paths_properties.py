@@ -59,15 +59,14 @@ matches = st.one_of(
     st.builds(lambda s, op: Match(s, op), selectors, check_ops),
     st.builds(Match, selectors, st.sampled_from(["matches", "not matches"]), patterns),
 )
-trees: st.SearchStrategy[Expression] = st.recursive(
-    matches,
-    lambda inner: st.one_of(
-        st.builds(Not, inner),
-        st.builds(lambda items: And(tuple(items)), st.lists(inner, min_size=2, max_size=3)),
-        st.builds(lambda items: Or(tuple(items)), st.lists(inner, min_size=2, max_size=3)),
-    ),
-    max_leaves=8,
-)
+
+
+def combined(inner: st.SearchStrategy[Expression]) -> st.SearchStrategy[Expression]:
+    several = st.lists(inner, min_size=2, max_size=3).map(tuple)
+    return st.one_of(inner.map(Not), several.map(And), several.map(Or))
+
+
+trees: st.SearchStrategy[Expression] = st.recursive(matches, combined, max_leaves=8)
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6))
 json_values = st.recursive(
     json_scalars,

@@ -94,6 +94,7 @@ from kfp_fakes.kfp.query import (
 )
 from kfp_fakes.kfp.runs import NOT_FINISHED, RunSeeding
 from kfp_fakes.kfp.store import KfpStore
+from kfp_fakes.kfp.tasks import KfpTasks
 
 __all__ = ["API", "RUN_STATES", "TERMINAL_STATES", "FakeKfp"]
 
@@ -105,7 +106,7 @@ RUN_STATES = frozenset(
 TERMINAL_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})
 
 
-class FakeKfp(FakeServer, KfpStore, RunSeeding):
+class FakeKfp(FakeServer, KfpTasks, KfpStore, RunSeeding):
     """The KFP API server, in memory. All store access goes through `self._lock`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, instant: bool = False,
@@ -225,6 +226,7 @@ class FakeKfp(FakeServer, KfpStore, RunSeeding):
             ("GET", "/runs", self._list_runs),
             ("POST", "/runs", self._create_run),
             ("GET", "/runs/" + ident % "rid", self._get_run),
+            ("GET", "/runs/" + ident % "rid" + "/tasks", self._list_tasks),  # tasks.py
         ]
         for method, path, handler in routes:
             self.route(method, API + path, _answering(handler))
