@@ -66,6 +66,7 @@ INT_ONE, INT_ZERO = {"pushed": 1}, {"pushed": 0}  # ML Metadata stores a bool as
         ('path == "/data x"', {"path": "/data x"}, True),
         ('name == "a\\tb"', {"name": "a\tb"}, True),
         ("name == `a\\tb`", {"name": "a\\tb"}, True),
+        ("name == `a\rb`", {"name": "ab"}, True),  # Go drops CR from a raw string
         ("tags == x", {"tags": ["x"]}, ERROR),  # no equality on lists or objects
         ("x == 1", {"x": None}, ERROR),
     ],
@@ -85,6 +86,7 @@ def test_comparisons_coerce_the_value_by_the_kind_of_the_datum(
         ("data.shape.2 == 3", {"data": {"shape": [5, 3]}}, ERROR),  # past the end of the list
         ('"/data/split" == train', {"data": {"split": "train"}}, True),
         ('"/a~1b" == 1', {"a/b": 1}, True),
+        ('"/a~01" == 1', {"a~1": 1}, True),  # RFC 6901: ~1 is decoded before ~0
         ("labels/team == ml", {"labels/team": "ml"}, True),  # `/` is part of an identifier
         ("name.first == x", {"name": "x"}, ERROR),  # cannot look into a string
     ],
@@ -140,6 +142,7 @@ def test_missing_keys_behave_as_in_go_bexpr(text: str, expected: Any) -> None:
         ("true in mixed", {"mixed": [1, "x", True]}, True),  # elements true cannot be coerced to are skipped
         ("x in mixed", {"mixed": [1, 2.5, "x"]}, True),
         ("x in nested", {"nested": [{"a": 1}, "x"]}, ERROR),  # go-bexpr cannot compare with an object
+        ('"1e999" in sizes', {"sizes": [1.5, "1e999"]}, ERROR),  # out of range is no syntax error: not skipped
         ("split in data", {"data": {"split": "train"}}, True),  # a key of an object
         ("train in data", {"data": {"split": "train"}}, False),
         ("rain in split", {"split": "train"}, True),  # a substring
