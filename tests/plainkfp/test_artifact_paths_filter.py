@@ -142,7 +142,7 @@ def test_missing_keys_behave_as_in_go_bexpr(text: str, expected: Any) -> None:
         ("true in mixed", {"mixed": [1, "x", True]}, True),  # elements true cannot be coerced to are skipped
         ("x in mixed", {"mixed": [1, 2.5, "x"]}, True),
         ("x in nested", {"nested": [{"a": 1}, "x"]}, ERROR),  # go-bexpr cannot compare with an object
-        ('"1e999" in sizes', {"sizes": [1.5, "1e999"]}, ERROR),  # out of range is no syntax error: not skipped
+        ('"1e999" in sizes', {"sizes": [1.5, "1e999"]}, ERROR),  # out of range is not skipped
         ("split in data", {"data": {"split": "train"}}, True),  # a key of an object
         ("train in data", {"data": {"split": "train"}}, False),
         ("rain in split", {"split": "train"}, True),  # a substring
