@@ -28,7 +28,6 @@ lists nothing, rather than 404, for a run it does not know.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 from ...errors import BackendUnavailable, DeploymentFault, UnknownPipeline
 from ..ports import OutputArtifact
 from .errors import kfp_errors
+from .launcher import LazyClient
 
 __all__ = ["KfpArtifactResolver"]
 
@@ -47,18 +47,12 @@ LOGS_OUTPUT = "executor-logs"
 
 class KfpArtifactResolver:
     def __init__(self, client_factory: Callable[[], Any], page_size: int = 100) -> None:
-        self._factory = client_factory
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(client_factory)
         self.page_size = page_size
 
     @property
     def client(self) -> Any:
-        """Made on first use, as the launcher's: a KFP that is down at start-up must not stop the function."""
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
+        return self._client()
 
     def outputs(self, run_id: str) -> tuple[OutputArtifact, ...]:
         tasks = self._tasks(run_id)

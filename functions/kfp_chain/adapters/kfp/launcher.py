@@ -32,7 +32,7 @@ from ...settings import PipelineNaming
 from ..ports import RunRequest
 from .errors import kfp_errors
 
-__all__ = ["KfpLauncher", "kfp_client", "pipeline_display_name"]
+__all__ = ["KfpLauncher", "LazyClient", "kfp_client", "pipeline_display_name"]
 
 log = logging.getLogger("kfp_chain.kfp")
 T = TypeVar("T")
@@ -74,6 +74,21 @@ def kfp_client(
     return client
 
 
+class LazyClient:
+    """A `kfp.Client` made on first use: a KFP that is down at start-up must not stop the function starting."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+
 def pipeline_display_name(pipeline: str, namespace: str, naming: PipelineNaming) -> tuple[str, str | None]:
     """`spec.run.pipeline` -> (KFP pipeline display name, version display name or None for latest)."""
     name, _, version = pipeline.partition(":")
@@ -89,19 +104,13 @@ class KfpLauncher:
         naming: PipelineNaming = "plain",
         namespace: str | None = None,
     ) -> None:
-        self._factory = client_factory
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(client_factory)
         self.naming, self.namespace = naming, namespace
         self.ids = IdCache()
 
     @property
     def client(self) -> Any:
-        """Made on first use: a KFP that is down at start-up must not stop the function starting."""
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
+        return self._client()
 
     def find_run(self, display_name: str) -> str | None:
         runs = self._named(f"list runs named {display_name!r}", self.client.list_runs, display_name, "runs")
