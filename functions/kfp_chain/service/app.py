@@ -390,15 +390,9 @@ def _resolver(
 
     def make() -> Any:
         if settings.artifact_source == "kfp":  # KFP's native task API (the line after 2.18)
-            import importlib
+            from ..adapters.kfp.artifacts import KfpArtifactResolver
 
-            try:
-                native = importlib.import_module("kfp_chain.adapters.kfp.artifacts")
-            except ImportError as exc:
-                raise DeploymentFault(
-                    f"KFP_CHAIN_ARTIFACT_SOURCE=kfp: no native artifact resolver: {exc}", "kfp", 0
-                ) from exc
-            return native.KfpArtifactResolver(client_factory)
+            return KfpArtifactResolver(client_factory)
         from ..adapters.mlmd import MlmdArtifactResolver  # ML Metadata over gRPC (KFP <= 2.18)
 
         resolver = MlmdArtifactResolver(settings.mlmd_address, sum(settings.request_timeout))
