@@ -31,6 +31,7 @@ from ..runconfiguration import RcKey
 from ..settings import Settings
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
+from .schedules import ScheduleReport, ScheduleSync
 from .upstream import UpstreamCheck
 
 __all__ = [
@@ -59,6 +60,7 @@ class App:
     metrics: Metrics = field(default_factory=Metrics)
     senders: Authenticator | None = None  # KFP_CHAIN_AUTH=oidc: who may POST (auth.py)
     upstream: UpstreamCheck | None = None  # KFP_CHAIN_VERIFY_UPSTREAM=true (upstream.py)
+    schedules: ScheduleSync | None = None  # KFP_CHAIN_SCHEDULES=true: reconcile syncs recurring runs
 
     @property
     def index(self) -> IndexProvider:
@@ -150,7 +152,26 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     chain = Chain(
         measured, ledger, launcher, options, observers=[*reporters, *(observers or [])], fresh=source.get
     )
-    return App(settings, chain, source, closers, metrics, build_authenticator(settings, metrics), upstream)
+    app = App(settings, chain, source, closers, metrics, build_authenticator(settings, metrics), upstream)
+    app.schedules = _schedule_sync(settings, launcher, write_event)
+    return app
+
+
+def _schedule_sync(
+    settings: Settings, launcher: Launcher, write_event: EventWriter | None
+) -> ScheduleSync | None:
+    if not settings.schedules:
+        return None
+    from ..adapters.kfp.launcher import KfpLauncher
+    from ..adapters.kfp.recurring import KfpScheduleStore
+
+    if not isinstance(launcher, KfpLauncher):  # settings require KFP_HOST; this keeps mypy honest
+        raise ConfigurationError(
+            "KFP_CHAIN_SCHEDULES=true needs KFP_HOST: the local runner has no recurring runs"
+        )
+    return ScheduleSync(
+        KfpScheduleStore(launcher), settings.default_experiment, settings.allows, warn=write_event
+    )
 
 
 def _upstream_check(
@@ -273,8 +294,15 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
     report = app.chain.reconcile(index)
     result = PassResult.CLEAN if report.remaining == 0 else PassResult.PARTIAL
-    app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
     body = report.as_body()
+    faulted = report.faulted
+    if app.schedules is not None:
+        synced = _sync_schedules(app, app.schedules, index)
+        body["schedules"] = synced.as_body()
+        faulted |= synced.deployment_fault
+        if synced.failed:
+            result = PassResult.PARTIAL
+    app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
     log.info(
         "reconcile pass: %d pending, %d started, %d still pending",
         len(report.pending),
@@ -283,7 +311,22 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         extra={k: v for k, v in body.items() if k != "triggers"}
         | {"seconds": round(time.perf_counter() - started, 3)},
     )
-    return (503 if report.faulted else 200), body
+    return (503 if faulted else 200), body
+
+
+def _sync_schedules(app: App, sync: ScheduleSync, index: DependentsIndex) -> ScheduleReport:
+    """The schedules part of a pass; a KFP that cannot list recurring runs fails only this part."""
+    invalid = getattr(app.source, "invalid", None)
+    keep = [item.key for item in invalid.items() if item.key is not None] if invalid is not None else []
+    try:
+        report = sync.run(index.all(), index.get, keep)
+    except TemporaryError as exc:
+        log.warning("schedules pass could not list KFP's recurring runs: %s", exc)
+        report = ScheduleReport(failed=[("recurring runs", exc.reason, str(exc))])
+        report.deployment_fault = isinstance(exc, DeploymentFault)
+    changes = {"created": report.created, "enabled": report.enabled, "disabled": report.disabled}
+    app.metrics.observe_schedules(changes | {"deleted": report.deleted}, [r for _, r, _ in report.skipped])
+    return report
 
 
 def configure(settings: Settings) -> None:
