@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 MAX_DISPLAY_NAME = 128
+CHANGE_PREFIX = "onChange:"  # the `upstream` an onChange trigger's ledger rows and claims carry
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class Trigger:
     # A join's plan: the run each of its upstreams had consumed when it was planned. Not part of the
     # identity; the ledger refuses to claim or record the join once status.triggers moved past it.
     planned_on: tuple[tuple[str, str | None], ...] = field(default=(), compare=False)
+    # onChange (`on_change.py`): "pipeline" or "runSpec". Then upstream is the dependent itself,
+    # `upstream_run_id` the version that changed, and completion records `status.triggers.<change>`.
+    change: str | None = None
+
+    @classmethod
+    def on_change(cls, key: RcKey, change: str, version: str) -> Trigger:
+        return cls(key, key, version, change=change)
 
     @classmethod
     def fan_in(
@@ -87,7 +95,9 @@ class Trigger:
         It reads as what caused the run; a digest of the whole trigger keeps it unique when long
         names have to be shortened to fit KFP's limit.
         """
-        if self.joined:
+        if self.change is not None:
+            text = f"{self.dependent} <- onChange {self.change} {self.upstream_run_id}"
+        elif self.joined:
             joined = ", ".join(f"{u} run {r}" for u, r in self.inputs)
             text = f"{self.dependent} <- all of {joined}"
         else:
@@ -100,11 +110,15 @@ class Trigger:
     @property
     def claim_id(self) -> str:
         key = "|".join(f"{u}|{r}" for u, r in self.inputs)
+        if self.change is not None:
+            key = f"onChange:{self.change}|{key}"
         return hashlib.sha256(key.encode()).hexdigest()[:24]
 
     @property
     def ledger_key(self) -> tuple[str, str, str]:
         """(dependent, upstream, runId) as a ledger row keys it; joined pairs are written with `+`."""
+        if self.change is not None:
+            return (str(self.dependent), f"{CHANGE_PREFIX}{self.change}", self.upstream_run_id)
         return (
             str(self.dependent),
             "+".join(str(u) for u, _ in self.inputs),

@@ -31,6 +31,7 @@ from ..runconfiguration import RcKey
 from ..settings import Settings
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
+from .on_change import on_change_pass
 from .schedules import ScheduleReport, ScheduleSync
 from .upstream import UpstreamCheck
 
@@ -302,6 +303,8 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         faulted |= synced.deployment_fault
         if synced.failed:
             result = PassResult.PARTIAL
+        body["onChange"], changed_fault = on_change_pass(app.chain, app.schedules.store, index)
+        faulted |= changed_fault
     app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
     log.info(
         "reconcile pass: %d pending, %d started, %d still pending",
