@@ -8,7 +8,7 @@ is a counted skip with one Warning Event, a finding in `validate`, and the other
 from __future__ import annotations
 
 import json
-from typing import Any
+import threading
 
 from click.testing import CliRunner
 from kfp_chain.cli import main
@@ -26,23 +26,24 @@ def test_two_passes_at_once_end_with_one_enabled_recurring_run(kube, kfp, reconc
     kube.put(scheduled("a", "nightly", cron("0 2 * * *")))
     apps = [reconcile_apps(), reconcile_apps()]
     held = kfp.faults.add(method="POST", path=CREATE, mode="hold", times=2, delay=30)
-    results: list[Any] = []
+    arrived: list[bool] = []
 
     def both_create() -> None:
-        assert held.wait_arrived(2, timeout=30), "both passes should have listed none and sent a create"
+        arrived.append(held.wait_arrived(2, timeout=30))  # both listed none and sent a create
         held.release()
-
-    import threading
 
     releaser = threading.Thread(target=both_create)
     releaser.start()
     results = run_concurrently(lambda: reconcile_pass(apps.pop()), workers=2)
     releaser.join(timeout=30)
 
+    assert arrived == [True]
+
     assert [status for status, _ in results] == [200, 200], results
     assert sum(body["schedules"]["created"] for _, body in results) == 2  # the race happened
     [kept] = kfp.recurring_runs()
     assert kept["status"] == "ENABLED"
+    assert kfp.most_enabled_at_once("kfp-chain.io/runconfiguration: a/nightly") == 1
     creates = [r for r in kfp.requests if r.method == "POST" and r.path.endswith("/recurringruns")]
     assert len(creates) == 2
 
@@ -65,6 +66,7 @@ def test_a_pass_that_dies_before_creating_the_replacement_is_finished_by_the_nex
 
     [new] = kfp.recurring_runs()
     assert new["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *" and new["status"] == "ENABLED"
+    assert kfp.most_enabled_at_once("kfp-chain.io/runconfiguration: a/nightly") == 1
 
 
 def test_a_create_whose_answer_was_lost_is_kept_not_repeated(kube, kfp, reconcile):

@@ -86,6 +86,7 @@ def test_editing_the_cron_replaces_the_recurring_run_starting_no_earlier_than_th
     assert new["recurring_run_id"] != old["recurring_run_id"]
     assert new["trigger"]["cron_schedule"]["cron"] == "0 30 2 * * *"
     assert new["status"] == "ENABLED"
+    assert kfp.most_enabled_at_once("kfp-chain.io/runconfiguration: a/nightly") == 1
     # the old one already fired the last tick: the new one must not fire it again at once
     assert datetime.fromisoformat(new["trigger"]["cron_schedule"]["start_time"]) >= before
 

@@ -78,6 +78,7 @@ class RecurringRuns:
     def _reset_recurring(self) -> None:
         self._recurring: dict[str, dict[str, Any]] = {}
         self._swf: dict[str, list[Any]] = {}  # recurring run id -> [ScheduledWorkflow name, last index]
+        self._enabled_peak: dict[str, int] = {}  # first description line -> most enabled at one moment
 
     def recurring_routes(self) -> list[tuple[str, str, Callable[[Request], Response]]]:
         one = r"/recurringruns/(?P<rrid>[^/:]+)"
@@ -95,6 +96,20 @@ class RecurringRuns:
         """Every recurring run as GET would return it, in creation order."""
         with self._lock:
             return [copy.deepcopy(r) for r in sorted(self._recurring.values(), key=self._order)]
+
+    def most_enabled_at_once(self, first_line: str) -> int:
+        """The most recurring runs whose description starts with `first_line` ever enabled at one moment."""
+        with self._lock:
+            return self._enabled_peak.get(first_line, 0)
+
+    def _count_enabled(self, description: str) -> None:
+        first = description.split("\n", 1)[0]
+        now = sum(
+            1
+            for r in self._recurring.values()
+            if r["status"] == "ENABLED" and r["description"].split("\n", 1)[0] == first
+        )
+        self._enabled_peak[first] = max(self._enabled_peak.get(first, 0), now)
 
     def add_recurring_run(self, body: dict[str, Any]) -> dict[str, Any]:
         """Store a recurring run as if someone else (a person, kfp-operator) created it."""
@@ -169,6 +184,7 @@ class RecurringRuns:
                 recurring["updated_at"] = self._now()
             recurring["status"] = "ENABLED" if enabled else "DISABLED"
             recurring["mode"] = "ENABLE" if enabled else "DISABLE"
+            self._count_enabled(recurring["description"])
         return Response(200, {})
 
     def _known(self, recurring_run_id: str) -> dict[str, Any]:
@@ -236,6 +252,7 @@ class RecurringRuns:
                 recurring["runtime_config"] = {"parameters": dict(parameters)}
             self._remember(recurring["recurring_run_id"])
             self._recurring[recurring["recurring_run_id"]] = recurring
+            self._count_enabled(recurring["description"])
             swf = re.sub(r"[^a-z0-9-]+", "", name.lower())[:25] or "job-"
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
             self._swf[recurring["recurring_run_id"]] = [swf + suffix, 0]
