@@ -180,3 +180,17 @@ def test_schedules_stay_off_unless_asked(kube, kfp, reconcile):
 
     assert code == 0 and "schedules" not in body
     assert kfp.recurring_runs() == []
+
+
+def test_a_runconfiguration_made_invalid_keeps_its_recurring_runs(kube, kfp, reconcile):
+    kube.put(scheduled("a", "nightly", cron("0 2 * * *")))
+    reconcile()
+    before = kfp.recurring_runs()
+    broken = scheduled("a", "nightly", cron("0 2 * * *"))
+    broken["spec"]["run"]["pipeline"] = 42  # the index skips it until it is fixed
+    kube.put(broken, validate=False)
+
+    code, body = reconcile()
+
+    assert code == 0 and body["schedules"]["deleted"] == 0, body
+    assert kfp.recurring_runs() == before
