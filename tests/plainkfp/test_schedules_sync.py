@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.builders import ref, succeeded
@@ -194,3 +195,11 @@ def test_a_runconfiguration_made_invalid_keeps_its_recurring_runs(kube, kfp, rec
 
     assert code == 0 and body["schedules"]["deleted"] == 0, body
     assert kfp.recurring_runs() == before
+
+
+def test_schedules_without_a_kfp_stop_the_start_with_one_line(tmp_path):
+    from kfp_chain.errors import ConfigurationError
+    from kfp_chain.settings import Settings
+
+    with pytest.raises(ConfigurationError, match="KFP_CHAIN_SCHEDULES=true needs KFP_HOST"):
+        Settings.from_env({"RUNCONFIGURATIONS": str(tmp_path), "KFP_CHAIN_SCHEDULES": "true"})
