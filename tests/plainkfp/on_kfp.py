@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,25 +17,16 @@ from kfp_chain.cli import main
 from kfp_chain.service.app import App, build_reconcile_app
 from kfp_chain.settings import Settings
 from kfp_fakes.kfp import FakeKfp
-from kfp_fakes.kubernetes import FakeKubernetes
 
-from tests.builders import rc, write_kubeconfig
+from tests.builders import rc
 
 Reconcile = Callable[..., tuple[int, dict[str, Any]]]
 
 
 @pytest.fixture
-def kfp_env(kube: FakeKubernetes, kfp: FakeKfp, tmp_path: Path) -> dict[str, str]:
+def kfp_env(cluster_env: dict[str, str]) -> dict[str, str]:
     """What a plain-KFP deployment gives reconcile: the cluster, KFP, and schedules on."""
-    return {
-        "RUNCONFIGURATIONS": "kubernetes",
-        "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", kube.url)),
-        "KFP_HOST": kfp.url,
-        "KFP_CHAIN_SCHEDULES": "true",
-        "KFP_CHAIN_RETRY_BUDGET_SECONDS": "1",
-        "LOG_FORMAT": "text",
-        "HOME": str(tmp_path),
-    }
+    return {**cluster_env, "KFP_CHAIN_SCHEDULES": "true"}
 
 
 @pytest.fixture

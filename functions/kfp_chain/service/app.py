@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.list_index import ListIndex
 from ..adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
@@ -48,6 +48,9 @@ __all__ = [
     "respond",
     "respond_dead_letter",
 ]
+
+if TYPE_CHECKING:
+    from ..adapters.kfp.launcher import KfpLauncher
 
 log = logging.getLogger("kfp_chain")
 
@@ -163,16 +166,10 @@ def _schedule_sync(
 ) -> ScheduleSync | None:
     if not settings.schedules:
         return None
-    from ..adapters.kfp.launcher import KfpLauncher
     from ..adapters.kfp.recurring import KfpScheduleStore
 
-    if not isinstance(launcher, KfpLauncher):  # settings require KFP_HOST; this keeps mypy honest
-        raise ConfigurationError(
-            "KFP_CHAIN_SCHEDULES=true needs KFP_HOST: the local runner has no recurring runs"
-        )
-    return ScheduleSync(
-        KfpScheduleStore(launcher), settings.default_experiment, settings.allows, warn=write_event
-    )
+    store = KfpScheduleStore(_kfp_launcher(launcher, "KFP_CHAIN_SCHEDULES"))
+    return ScheduleSync(store, settings.default_experiment, settings.allows, warn=write_event)
 
 
 def _upstream_check(
@@ -180,11 +177,16 @@ def _upstream_check(
 ) -> UpstreamCheck | None:
     if not settings.verify_upstream:
         return None
+    return UpstreamCheck(_kfp_launcher(launcher, "KFP_CHAIN_VERIFY_UPSTREAM"), write_event)
+
+
+def _kfp_launcher(launcher: Launcher, setting: str) -> KfpLauncher:
+    """The KFP launcher a setting needs; settings already require KFP_HOST, this keeps mypy honest."""
     from ..adapters.kfp.launcher import KfpLauncher
 
-    if not isinstance(launcher, KfpLauncher):  # settings require KFP_HOST; this keeps mypy honest
-        raise ConfigurationError("KFP_CHAIN_VERIFY_UPSTREAM=true needs KFP_HOST")
-    return UpstreamCheck(launcher, write_event)
+    if not isinstance(launcher, KfpLauncher):
+        raise ConfigurationError(f"{setting}=true needs KFP_HOST")
+    return launcher
 
 
 def _uid_lookup(index: IndexProvider) -> Callable[[RcKey], str | None]:
