@@ -14,9 +14,10 @@ api_converter.go`, `backend/src/crd/controller/scheduledworkflow/util/cron_sched
 over as it is, `0 * * * *` would fire every minute. So five fields get `0` seconds in front (as
 kfp-operator's provider does) and six are taken as KFP's form (kfp-operator passes them through).
 Refused, with the reason: what robfig v1.2.0 rejects or reads differently from standard cron -
-descriptors (`@hourly`), `L`, `W`, `#`, and day-of-week 7 (robfig's week is 0-6). No cron package
-from PyPI parses robfig's dialect (croniter puts seconds last, cronsim takes `L` and 7), so the
-check is written here, field by field, against robfig's bounds and names.
+descriptors (`@hourly`), `L`, `W`, `#`, and day-of-week 7 (robfig's week is 0-6). The cron parsers
+on PyPI (croniter, cronsim) follow standard cron and take `L`, `#` or a day of week 7, which KFP
+refuses, so they cannot say what KFP will take: the check is written here, field by field,
+against robfig's bounds and names.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ _FIELDS: tuple[tuple[str, int, int, Mapping[str, int]], ...] = (
     ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
     ("day of week", 0, 6, {d: i for i, d in enumerate(_DAYS)}),
 )
-_NUMBER = re.compile(r"^\d+$")
+_NUMBER = re.compile(r"^[0-9]+$")  # ASCII digits only, as Go's strconv.Atoi
 
 
 def kfp_cron(expression: str) -> str:

@@ -203,3 +203,15 @@ def test_schedules_without_a_kfp_stop_the_start_with_one_line(tmp_path):
 
     with pytest.raises(ConfigurationError, match="KFP_CHAIN_SCHEDULES=true needs KFP_HOST"):
         Settings.from_env({"RUNCONFIGURATIONS": str(tmp_path), "KFP_CHAIN_SCHEDULES": "true"})
+
+
+def test_the_text_summary_says_what_the_schedules_pass_did(kube, kfp, kfp_env):
+    from click.testing import CliRunner
+    from kfp_chain.cli import main
+
+    apply_examples(kube)
+
+    result = CliRunner().invoke(main, ["reconcile"], env=kfp_env)
+
+    assert result.exit_code == 0, result.output
+    assert "schedules: 1 created, 0 deleted, 0 skipped, 0 failed; onChange: 0 started" in result.output
