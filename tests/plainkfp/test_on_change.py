@@ -43,6 +43,8 @@ def test_a_new_pipeline_version_starts_one_run_and_is_recorded(kube, kfp, reconc
     assert obj["status"]["triggers"]["pipeline"] == {"version": second}
     assert claims_in(obj) == []
     assert kfp.runs()[-1]["description"].splitlines()[0] == "kfp-chain.io/runconfiguration: a/fresh"
+    told = [e["message"] for e in kube.events("a") if e["reason"] == "TriggerStarted"]
+    assert told[-1].endswith(f"(a/fresh <- onChange pipeline {second}) after a change (triggers.onChange)")
 
 
 def test_a_spec_edit_starts_one_run_for_its_generation(kube, kfp, reconcile):
