@@ -32,7 +32,7 @@ from ..settings import Settings
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
 from .on_change import on_change_pass
-from .schedules import ScheduleReport, ScheduleSync
+from .schedules import ScheduleSync, build_schedule_sync, schedules_pass
 from .upstream import UpstreamCheck
 
 __all__ = [
@@ -157,19 +157,11 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
         measured, ledger, launcher, options, observers=[*reporters, *(observers or [])], fresh=source.get
     )
     app = App(settings, chain, source, closers, metrics, build_authenticator(settings, metrics), upstream)
-    app.schedules = _schedule_sync(settings, launcher, write_event)
+    if settings.schedules:
+        app.schedules = build_schedule_sync(
+            settings, _kfp_launcher(launcher, "KFP_CHAIN_SCHEDULES"), write_event
+        )
     return app
-
-
-def _schedule_sync(
-    settings: Settings, launcher: Launcher, write_event: EventWriter | None
-) -> ScheduleSync | None:
-    if not settings.schedules:
-        return None
-    from ..adapters.kfp.recurring import KfpScheduleStore
-
-    store = KfpScheduleStore(_kfp_launcher(launcher, "KFP_CHAIN_SCHEDULES"))
-    return ScheduleSync(store, settings.default_experiment, settings.allows, warn=write_event)
 
 
 def _upstream_check(
@@ -300,7 +292,9 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
     body = report.as_body()
     faulted = report.faulted
     if app.schedules is not None:
-        synced = _sync_schedules(app, app.schedules, index)
+        invalid = getattr(app.source, "invalid", None)
+        keep = [i.key for i in invalid.items() if i.key is not None] if invalid is not None else []
+        synced = schedules_pass(app.schedules, index, keep, app.metrics)
         body["schedules"] = synced.as_body()
         faulted |= synced.deployment_fault
         if synced.failed:
@@ -317,21 +311,6 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         | {"seconds": round(time.perf_counter() - started, 3)},
     )
     return (503 if faulted else 200), body
-
-
-def _sync_schedules(app: App, sync: ScheduleSync, index: DependentsIndex) -> ScheduleReport:
-    """The schedules part of a pass; a KFP that cannot list recurring runs fails only this part."""
-    invalid = getattr(app.source, "invalid", None)
-    keep = [item.key for item in invalid.items() if item.key is not None] if invalid is not None else []
-    try:
-        report = sync.run(index.all(), index.get, keep)
-    except TemporaryError as exc:
-        log.warning("schedules pass could not list KFP's recurring runs: %s", exc)
-        report = ScheduleReport(failed=[("recurring runs", exc.reason, str(exc))])
-        report.deployment_fault = isinstance(exc, DeploymentFault)
-    changes = {"created": report.created, "enabled": report.enabled, "disabled": report.disabled}
-    app.metrics.observe_schedules(changes | {"deleted": report.deleted}, [r for _, r, _ in report.skipped])
-    return report
 
 
 def configure(settings: Settings) -> None:

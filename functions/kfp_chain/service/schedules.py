@@ -25,15 +25,21 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.ports import Clock, RecurringRun, RecurringRunSpec, ScheduleStore, SystemClock
-from ..errors import BadSchedule, PermanentError, TemporaryError, UnknownPipeline
+from ..dependents import DependentsIndex
+from ..errors import BadSchedule, DeploymentFault, PermanentError, TemporaryError, UnknownPipeline
+from ..observability.metrics import Metrics
 from ..parameters import Lookup, resolve_latest
 from ..runconfiguration import RcKey, RunConfiguration
 from ..schedules import desired, owner_of, replacement_start, schedule_problems, sync_steps
+from ..settings import Settings
 
-__all__ = ["ScheduleReport", "ScheduleSync", "Warn"]
+if TYPE_CHECKING:
+    from ..adapters.kfp.launcher import KfpLauncher
+
+__all__ = ["ScheduleReport", "ScheduleSync", "Warn", "build_schedule_sync", "schedules_pass"]
 
 log = logging.getLogger("kfp_chain.schedules")
 
@@ -191,6 +197,28 @@ class ScheduleSync:
         log.warning("schedules pass hit a temporary fault", extra={"what": what, "error": str(exc)})
         report.failed.append((what, exc.reason, str(exc)))
         report.deployment_fault |= exc.reason == "deployment-fault"
+
+
+def build_schedule_sync(settings: Settings, launcher: KfpLauncher, warn: Warn | None) -> ScheduleSync:
+    """The schedules part of the reconcile App (KFP_CHAIN_SCHEDULES=true), on the launcher's client."""
+    from ..adapters.kfp.recurring import KfpScheduleStore
+
+    return ScheduleSync(KfpScheduleStore(launcher), settings.default_experiment, settings.allows, warn=warn)
+
+
+def schedules_pass(
+    sync: ScheduleSync, index: DependentsIndex, keep: Iterable[RcKey], metrics: Metrics
+) -> ScheduleReport:
+    """The schedules part of a pass, counted; a KFP that cannot list recurring runs fails only this part."""
+    try:
+        report = sync.run(index.all(), index.get, keep)
+    except TemporaryError as exc:
+        log.warning("schedules pass could not list KFP's recurring runs: %s", exc)
+        report = ScheduleReport(failed=[("recurring runs", exc.reason, str(exc))])
+        report.deployment_fault = isinstance(exc, DeploymentFault)
+    changes = {"created": report.created, "enabled": report.enabled, "disabled": report.disabled}
+    metrics.observe_schedules(changes | {"deleted": report.deleted}, [r for _, r, _ in report.skipped])
+    return report
 
 
 def _whole_second(now: datetime) -> datetime:
