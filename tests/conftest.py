@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: the two fakes, and the real function wired to them.
+"""Fixtures shared by every test folder: the two fakes, the real function wired to them, and the
+environment a deployment gives the function and the CLI (`cluster_env`).
 
 Builders of objects and events are in tests/builders.py, other helpers in tests/support.py.
 """
@@ -90,6 +91,19 @@ def cluster_function(
         return function_factory(**settings)
 
     return make
+
+
+@pytest.fixture
+def cluster_env(kube: FakeKubernetes, kfp: FakeKfp, tmp_path: Path) -> dict[str, str]:
+    """The environment a deployment gives both the function and `kfp-chain reconcile`."""
+    return {
+        "RUNCONFIGURATIONS": "kubernetes",
+        "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", kube.url)),
+        "KFP_HOST": kfp.url,
+        "KFP_CHAIN_RETRY_BUDGET_SECONDS": "1",
+        "LOG_FORMAT": "text",
+        "HOME": str(tmp_path),
+    }
 
 
 @pytest.fixture

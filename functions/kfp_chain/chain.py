@@ -54,9 +54,10 @@ from .dependents import DependentsIndex
 from .errors import CycleRefused, InputTooOld, PermanentError, TemporaryError, TriggerInProgress
 from .fan_in import Lookup, finished_time
 from .intake import RunCompletion
+from .on_change import Change
 from .outcomes import ONE_OFF_NOTE, Observer, Outcome, OutcomeKind, Report, Via
 from .planning import Plan, plan, plan_one
-from .reconcile import Pending, ReconcileReport, pending_triggers
+from .reconcile import ReconcileReport, pending_triggers
 from .settings import InitialTrigger
 
 __all__ = ["Chain", "ChainOptions"]
@@ -164,7 +165,7 @@ class Chain:
             deadline = min(pass_deadline, time.monotonic() + self.options.retry_budget_seconds)
             event = item.event()
             if item.consumed is None and self.options.initial_trigger == "skip":
-                outcomes.append(self._adopt(event, item, deadline))
+                outcomes.append(self._adopt(event, item.trigger, deadline))
             else:
                 outcomes.append(
                     self._carry_out(
@@ -199,7 +200,7 @@ class Chain:
                 via=via,
                 backend=getattr(exc, "backend", None),
             )
-            if via == "reconcile" and isinstance(exc, PermanentError):
+            if via is not None and isinstance(exc, PermanentError):
                 told = f"{plan.trigger.claim_id}:{exc.reason}"
                 with self._told_lock:
                     outcome = replace(outcome, repeat=told in self._skips_told)
@@ -207,9 +208,24 @@ class Chain:
         self._tell(event, outcome)
         return outcome
 
-    def _adopt(self, event: RunCompletion, item: Pending, deadline: float) -> Outcome:
-        """First sight of an upstream's success with KFP_CHAIN_INITIAL_TRIGGER=skip: record, run nothing."""
-        trigger, holder = item.trigger, f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
+    def on_change(self, changes: Sequence[Change], lookup: Lookup) -> tuple[Outcome, ...]:
+        """onChange triggers (`on_change.py`), each carried out like a pending trigger of reconcile:
+        the same claim -> find -> create -> complete, and first sight as KFP_CHAIN_INITIAL_TRIGGER says."""
+        outcomes = []
+        for change in changes:
+            deadline = time.monotonic() + self.options.retry_budget_seconds
+            event = change.event()
+            if change.consumed is None and self.options.initial_trigger == "skip":
+                outcomes.append(self._adopt(event, change.trigger, deadline, "on-change"))
+            else:
+                outcomes.append(self._carry_out(event, change.plan(lookup), deadline, "on-change"))
+        return tuple(outcomes)
+
+    def _adopt(
+        self, event: RunCompletion, trigger: Trigger, deadline: float, via: Via = "reconcile"
+    ) -> Outcome:
+        """First sight with KFP_CHAIN_INITIAL_TRIGGER=skip (an upstream's success, a change): record, run nothing."""
+        holder = f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
 
         def adopt() -> Outcome:
             state = self.ledger.claim(trigger, holder, self.options.claim_lease)
@@ -229,10 +245,10 @@ class Chain:
             )
 
         try:
-            outcome = replace(self._retrying(adopt, deadline), via="reconcile")
+            outcome = replace(self._retrying(adopt, deadline), via=via)
         except TemporaryError as exc:
             outcome = Outcome(
-                trigger.dependent, OutcomeKind.RETRY, reason=exc.reason, detail=str(exc), via="reconcile"
+                trigger.dependent, OutcomeKind.RETRY, reason=exc.reason, detail=str(exc), via=via
             )
         self._tell(event, outcome)
         return outcome

@@ -8,13 +8,14 @@ files, and answers the questions nothing else answers before it happens:
     graph                         trigger and parameter edges, namespaces, refused cycles
     validate                      dangling references, undeclared artifacts, cycles (exit 1 on errors)
     send     URL                  post a run-completion CloudEvent (binary or structured mode)
-    run      NS/RC                start one run by hand on the local runner
+    run      NS/RC                start one run by hand: on KFP_HOST's KFP, else on the local runner
     reconcile [--dry-run]         start every pending trigger now (what the on_reconcile function does)
     poll [--dry-run]              one poll pass of plain KFP (what the on_kfp_poll function does)
 
 Each command here parses its options (the shared ones are declared once, in `cli_options`) and
 calls one function of the module named for the job: `explain`, `graph`, `findings` (validate),
-`sending`, `pending` (reconcile) and the local runner (run); `inventory` loads what they read.
+`sending`, `pending` (reconcile) and `run_on_kfp` or the local runner (run); `inventory` loads what
+they read.
 
 Text output is for people (rich); `--output json` is for machines. Every option can also come from
 the environment: `--runconfigurations` from RUNCONFIGURATIONS, `--output` from KFP_CHAIN_OUTPUT, and
@@ -246,13 +247,29 @@ def poll(dry_run: bool, settings: Settings, output: str) -> int:
 @click.argument("target", metavar="NAMESPACE/NAME", callback=lambda _ctx, _param, value: parse_key(value))
 @click.option(
     "--wait/--no-wait",
-    default=True,
-    show_default=True,
-    help="Return once the run finished and its event was sent.",
+    default=None,
+    help="Return once the run finished [default: wait on the local runner, not on KFP]. On KFP, "
+    "exit 0 only when the run SUCCEEDED.",
 )
-@runconfigurations_option("FOLDER", "The folder of RunConfiguration YAML files.")
-def run_command(target: RcKey, wait: bool, settings: Settings) -> None:
-    """Start one run of a RunConfiguration now on the local runner (its schedule, by hand)."""
+@click.option(
+    "--poll-seconds",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="With KFP_HOST and --wait: how often to ask.",
+)
+@runconfigurations_option()
+def run_command(target: RcKey, wait: bool | None, poll_seconds: float, settings: Settings) -> int:
+    """Start one run of a RunConfiguration now (its schedule, by hand).
+
+    With KFP_HOST: on that KFP, marked as the RunConfiguration's run, printing the run id (and a link
+    with KFP_UI_HOST). Without: on the local runner, from a folder of YAML files.
+    """
+    if settings.kfp_host:
+        from .tools.run_on_kfp import start_on_kfp
+
+        return start_on_kfp(settings, target, wait=bool(wait), poll_seconds=poll_seconds)
     from .adapters.local.runner import start_by_hand
 
-    click.echo(start_by_hand(settings, target, wait=wait))
+    click.echo(start_by_hand(settings, target, wait=True if wait is None else wait))
+    return 0

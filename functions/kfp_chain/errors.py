@@ -25,7 +25,8 @@ The tree, and the HTTP answer each maps to at the function boundary:
         ├── CycleRefused               the edge closes a dependency cycle
         ├── AwaitingUpstreams          fan-in (`all`): not every upstream has a new success yet
         ├── InputTooOld                fan-in: an input is older than `kfp-chain.io/fan-in-max-age`
-        └── InvalidPolicy              the RunConfiguration names a trigger policy we do not know
+        ├── InvalidPolicy              the RunConfiguration names a trigger policy we do not know
+        └── BadSchedule                a `triggers.schedules` entry KFP cannot run (cron, start/end)
 
 A deployment fault is answered 5xx like any temporary fault, not acknowledged as a skip: until
 someone fixes the deployment every trigger stays pending (and reconcile starts it afterwards),
@@ -46,6 +47,7 @@ __all__ = [
     "AwaitingUpstreams",
     "Backend",
     "BackendUnavailable",
+    "BadSchedule",
     "ClaimConflict",
     "ConfigurationError",
     "CycleRefused",
@@ -218,3 +220,9 @@ class InputTooOld(PermanentError):
 
 class InvalidPolicy(PermanentError):
     reason = "invalid-policy"
+
+
+class BadSchedule(PermanentError):
+    """A schedule entry that cannot become a KFP recurring run: the cron or its time bounds."""
+
+    reason = "bad-schedule"

@@ -25,7 +25,7 @@ __all__ = ["ONE_OFF_NOTE", "Observer", "Outcome", "OutcomeKind", "Report", "Via"
 
 ONE_OFF_NOTE = "a one-off Run (no runConfigurationName): nothing depends on it"
 
-Via = Literal["reconcile"]  # who carried a trigger out when it was not the event path
+Via = Literal["reconcile", "on-change"]  # who carried a trigger out when it was not the event path
 
 
 class OutcomeKind(StrEnum):

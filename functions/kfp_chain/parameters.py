@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import UnresolvableParameter
-from .intake import RunCompletion
+from .intake import ONE_OFF, RunCompletion, RunStatus
 from .runconfiguration import Parameter, RcKey, RunConfiguration
 
-__all__ = ["ResolvedParameters", "resolve_parameters"]
+__all__ = ["ResolvedParameters", "resolve_latest", "resolve_parameters"]
 
 Lookup = Callable[[RcKey], RunConfiguration | None]
 
@@ -50,6 +50,13 @@ def resolve_parameters(
         else:
             raise UnresolvableParameter(_missing(parameter, event, lookup))
     return ResolvedParameters(values, tuple(omitted))
+
+
+def resolve_latest(dependent: RunConfiguration, lookup: Lookup) -> ResolvedParameters:
+    """Without an event (a schedule, onChange, `kfp-chain run`): every reference reads the latest
+    succeeded run of the RunConfiguration it names, as kfp-operator resolves a schedule's values."""
+    no_event = RunCompletion(run_configuration=ONE_OFF, status=RunStatus.SUCCEEDED, run_id="")
+    return resolve_parameters(dependent, no_event, lookup)
 
 
 def _artifact_location(parameter: Parameter, event: RunCompletion, lookup: Lookup) -> str | None:

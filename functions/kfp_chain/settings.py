@@ -203,6 +203,11 @@ class Settings:
             raise ConfigurationError(
                 "KFP_CHAIN_VERIFY_UPSTREAM=true needs KFP_HOST: upstream runs are confirmed with the KFP API"
             )
+        if _flag(get, "KFP_CHAIN_SCHEDULES", False) and not get("KFP_HOST"):
+            raise ConfigurationError(
+                "KFP_CHAIN_SCHEDULES=true needs KFP_HOST: schedules become KFP recurring runs "
+                "(the local runner has none)"
+            )
         return cls(
             runconfigurations=source,
             kfp_host=get("KFP_HOST"),

@@ -2,26 +2,21 @@
 deployment gives `on_kfp_poll` and `kfp-chain poll`.
 
 `mlmd` is a real gRPC server (kfp_fakes.mlmd.FakeMlmd) per test; `resolver` is the real
-`MlmdArtifactResolver` pointed at it, closed after the test. `cluster_env` points the function and
-the CLI at the Kubernetes and KFP fakes; `poll_cli` runs `kfp-chain poll -o json` in this process.
+`MlmdArtifactResolver` pointed at it, closed after the test. `poll_cli` runs `kfp-chain poll -o json`
+in this process, on the root conftest's `cluster_env` (the Kubernetes and KFP fakes).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from kfp_chain.adapters.mlmd import MlmdArtifactResolver
 from kfp_chain.cli import main
-from kfp_fakes.kfp import FakeKfp
-from kfp_fakes.kubernetes import FakeKubernetes
 from kfp_fakes.mlmd import FakeMlmd
-
-from tests.builders import write_kubeconfig
 
 # Generous: a deadline that passes under load would turn a green test red. Tests about deadlines
 # build their own resolver with a short one.
@@ -40,18 +35,6 @@ def mlmd() -> Iterator[FakeMlmd]:
 def resolver(mlmd: FakeMlmd) -> Iterator[MlmdArtifactResolver]:
     with MlmdArtifactResolver(mlmd.address, TIMEOUT) as made:
         yield made
-
-
-@pytest.fixture
-def cluster_env(kube: FakeKubernetes, kfp: FakeKfp, tmp_path: Path) -> dict[str, str]:
-    return {
-        "RUNCONFIGURATIONS": "kubernetes",
-        "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", kube.url)),
-        "KFP_HOST": kfp.url,
-        "KFP_CHAIN_RETRY_BUDGET_SECONDS": "1",
-        "LOG_FORMAT": "text",
-        "HOME": str(tmp_path),
-    }
 
 
 @pytest.fixture

@@ -29,14 +29,19 @@ __all__ = [
     "Ledger",
     "MarkStore",
     "OutputArtifact",
+    "PipelineRef",
+    "RecurringRun",
+    "RecurringRunSpec",
     "RunConfigurationSource",
     "RunLister",
     "RunRequest",
+    "ScheduleStore",
     "SystemClock",
     "Trigger",
 ]
 
 MAX_DISPLAY_NAME = 128
+CHANGE_PREFIX = "onChange:"  # the `upstream` an onChange trigger's ledger rows and claims carry
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,13 @@ class Trigger:
     # A join's plan: the run each of its upstreams had consumed when it was planned. Not part of the
     # identity; the ledger refuses to claim or record the join once status.triggers moved past it.
     planned_on: tuple[tuple[str, str | None], ...] = field(default=(), compare=False)
+    # onChange (`on_change.py`): "pipeline" or "runSpec". Then upstream is the dependent itself,
+    # `upstream_run_id` the version that changed, and completion records `status.triggers.<change>`.
+    change: str | None = None
+
+    @classmethod
+    def on_change(cls, key: RcKey, change: str, version: str) -> Trigger:
+        return cls(key, key, version, change=change)
 
     @classmethod
     def fan_in(
@@ -83,7 +95,9 @@ class Trigger:
         It reads as what caused the run; a digest of the whole trigger keeps it unique when long
         names have to be shortened to fit KFP's limit.
         """
-        if self.joined:
+        if self.change is not None:
+            text = f"{self.dependent} <- onChange {self.change} {self.upstream_run_id}"
+        elif self.joined:
             joined = ", ".join(f"{u} run {r}" for u, r in self.inputs)
             text = f"{self.dependent} <- all of {joined}"
         else:
@@ -96,11 +110,15 @@ class Trigger:
     @property
     def claim_id(self) -> str:
         key = "|".join(f"{u}|{r}" for u, r in self.inputs)
+        if self.change is not None:
+            key = f"onChange:{self.change}|{key}"
         return hashlib.sha256(key.encode()).hexdigest()[:24]
 
     @property
     def ledger_key(self) -> tuple[str, str, str]:
         """(dependent, upstream, runId) as a ledger row keys it; joined pairs are written with `+`."""
+        if self.change is not None:
+            return (str(self.dependent), f"{CHANGE_PREFIX}{self.change}", self.upstream_run_id)
         return (
             str(self.dependent),
             "+".join(str(u) for u, _ in self.inputs),
@@ -306,3 +324,82 @@ class MarkStore(Protocol):
     def save(self, mark: Mark) -> Mark:
         """Stores `mark` merged with what is stored; returns what was stored."""
         ...
+
+
+# -- plain KFP: RunConfigurations on their own triggers (schedules, onChange; docs/plain-kfp.md) --
+
+
+@dataclass(frozen=True)
+class PipelineRef:
+    """A RunConfiguration's `spec.run.pipeline` as KFP knows it.
+
+    `version_id` is the pinned version (`name:version`) or, unpinned, the latest one now: what
+    onChange `pipeline` compares. A recurring run of an unpinned pipeline is created without a
+    version, so that KFP runs whatever is latest at each firing.
+    """
+
+    pipeline_id: str
+    version_id: str
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class RecurringRunSpec:
+    """One KFP recurring run as kfp-chain wants it: one per `triggers.schedules` entry.
+
+    `description` carries the owner's marker line and a digest of everything else, which is how a
+    pass tells a recurring run it made from any other, and an outdated one from a current one
+    (KFP cannot edit a recurring run: a changed spec is a new recurring run).
+    """
+
+    owner: RcKey
+    display_name: str
+    cron: str  # KFP's form: the seconds field first
+    start_time: datetime | None
+    end_time: datetime | None
+    pipeline_id: str
+    pipeline_version_id: str | None  # None: the latest version at each firing
+    experiment_id: str
+    parameters: tuple[tuple[str, str], ...]
+    description: str = ""
+    digest: str = ""
+    max_concurrency: int = 1
+    no_catchup: bool = True
+
+
+@dataclass(frozen=True)
+class RecurringRun:
+    """A KFP recurring run as listed: what a schedules pass diffs against (`schedules.sync_steps`)."""
+
+    recurring_run_id: str
+    display_name: str
+    description: str
+    enabled: bool
+    created_at: datetime | None = None
+    cron: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+class ScheduleStore(Protocol):
+    """KFP's recurring runs, and the ids a recurring run or an onChange run is created with.
+
+    Faults raise TemporaryError; a pipeline KFP does not know raises UnknownPipeline. `delete`,
+    `enable` and `disable` of a recurring run that is gone are no error (another pass got there).
+    """
+
+    def marked(self) -> list[RecurringRun]:
+        """Every recurring run whose description may carry kfp-chain's marker (all pages)."""
+        ...
+
+    def pipeline(self, pipeline: str, owner: RcKey) -> PipelineRef: ...
+
+    def experiment(self, name: str) -> str: ...
+
+    def create(self, spec: RecurringRunSpec, start_time: datetime | None, enabled: bool) -> str: ...
+
+    def enable(self, recurring_run_id: str) -> None: ...
+
+    def disable(self, recurring_run_id: str) -> None: ...
+
+    def delete(self, recurring_run_id: str) -> None: ...

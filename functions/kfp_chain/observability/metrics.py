@@ -147,6 +147,19 @@ class Metrics:
             ["namespace"],
             registry=r,
         )
+        self.schedule_changes = Counter(
+            "kfp_chain_schedule_changes",
+            "KFP recurring runs kfp-chain created, enabled, disabled or deleted to follow triggers.schedules.",
+            ["action"],
+            registry=r,
+        )
+        self.schedules_skipped = Counter(
+            "kfp_chain_schedules_skipped",
+            "RunConfigurations whose schedules a reconcile pass could not sync (bad cron, endTime before "
+            "startTime, unknown pipeline, ...), by reason; the others are synced.",
+            ["reason"],
+            registry=r,
+        )
         self.index_size = Gauge(
             "kfp_chain_index_runconfigurations",
             "RunConfigurations in the dependents index.",
@@ -204,6 +217,14 @@ class Metrics:
         self.pending_triggers.labels("found").set(found)
         self.pending_triggers.labels("remaining").set(remaining)
         self.reconcile_passes.labels(result).inc()
+
+    def observe_schedules(self, changes: dict[str, int], skipped: list[str]) -> None:
+        """One schedules pass: how many recurring runs each action touched, and each skip's reason."""
+        for action, count in changes.items():
+            if count:
+                self.schedule_changes.labels(action).inc(count)
+        for reason in skipped:
+            self.schedules_skipped.labels(reason).inc()
 
     # -- the index --------------------------------------------------------------------------
     def observe_index(self, size: int, staleness_seconds: float = 0.0) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.list_index import ListIndex
 from ..adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSource
@@ -31,6 +31,8 @@ from ..runconfiguration import RcKey
 from ..settings import Settings
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
+from .on_change import on_change_pass
+from .schedules import ScheduleSync, build_schedule_sync, schedules_pass
 from .upstream import UpstreamCheck
 
 __all__ = [
@@ -47,6 +49,9 @@ __all__ = [
     "respond_dead_letter",
 ]
 
+if TYPE_CHECKING:
+    from ..adapters.kfp.launcher import KfpLauncher
+
 log = logging.getLogger("kfp_chain")
 
 
@@ -59,6 +64,7 @@ class App:
     metrics: Metrics = field(default_factory=Metrics)
     senders: Authenticator | None = None  # KFP_CHAIN_AUTH=oidc: who may POST (auth.py)
     upstream: UpstreamCheck | None = None  # KFP_CHAIN_VERIFY_UPSTREAM=true (upstream.py)
+    schedules: ScheduleSync | None = None  # KFP_CHAIN_SCHEDULES=true: reconcile syncs recurring runs
 
     @property
     def index(self) -> IndexProvider:
@@ -150,7 +156,12 @@ def build_app(settings: Settings, observers: list[Observer] | None = None) -> Ap
     chain = Chain(
         measured, ledger, launcher, options, observers=[*reporters, *(observers or [])], fresh=source.get
     )
-    return App(settings, chain, source, closers, metrics, build_authenticator(settings, metrics), upstream)
+    app = App(settings, chain, source, closers, metrics, build_authenticator(settings, metrics), upstream)
+    if settings.schedules:
+        app.schedules = build_schedule_sync(
+            settings, _kfp_launcher(launcher, "KFP_CHAIN_SCHEDULES"), write_event
+        )
+    return app
 
 
 def _upstream_check(
@@ -158,11 +169,16 @@ def _upstream_check(
 ) -> UpstreamCheck | None:
     if not settings.verify_upstream:
         return None
+    return UpstreamCheck(_kfp_launcher(launcher, "KFP_CHAIN_VERIFY_UPSTREAM"), write_event)
+
+
+def _kfp_launcher(launcher: Launcher, setting: str) -> KfpLauncher:
+    """The KFP launcher a setting needs; settings already require KFP_HOST, this keeps mypy honest."""
     from ..adapters.kfp.launcher import KfpLauncher
 
-    if not isinstance(launcher, KfpLauncher):  # settings require KFP_HOST; this keeps mypy honest
-        raise ConfigurationError("KFP_CHAIN_VERIFY_UPSTREAM=true needs KFP_HOST")
-    return UpstreamCheck(launcher, write_event)
+    if not isinstance(launcher, KfpLauncher):
+        raise ConfigurationError(f"{setting}=true needs KFP_HOST")
+    return launcher
 
 
 def _uid_lookup(index: IndexProvider) -> Callable[[RcKey], str | None]:
@@ -273,8 +289,19 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         return 500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}
     report = app.chain.reconcile(index)
     result = PassResult.CLEAN if report.remaining == 0 else PassResult.PARTIAL
-    app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
     body = report.as_body()
+    faulted = report.faulted
+    if app.schedules is not None:
+        invalid = getattr(app.source, "invalid", None)
+        keep = [i.key for i in invalid.items() if i.key is not None] if invalid is not None else []
+        synced = schedules_pass(app.schedules, index, keep, app.metrics)
+        body["schedules"] = synced.as_body()
+        faulted |= synced.deployment_fault
+        if synced.failed:
+            result = PassResult.PARTIAL
+        body["onChange"], changed_fault = on_change_pass(app.chain, app.schedules.store, index)
+        faulted |= changed_fault
+    app.metrics.observe_reconcile(len(report.pending), report.remaining, result)
     log.info(
         "reconcile pass: %d pending, %d started, %d still pending",
         len(report.pending),
@@ -283,7 +310,7 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         extra={k: v for k, v in body.items() if k != "triggers"}
         | {"seconds": round(time.perf_counter() - started, 3)},
     )
-    return (503 if report.faulted else 200), body
+    return (503 if faulted else 200), body
 
 
 def configure(settings: Settings) -> None:

@@ -13,8 +13,10 @@ from typing import Literal
 from rich.markup import escape
 
 from ..artifact_paths import parse_path
+from ..errors import KfpChainError, UnknownPipeline
 from ..rc_schema import schema_problems
 from ..runconfiguration import MAX_AGE_ANNOTATION, POLICY_ANNOTATION, RunConfiguration
+from ..schedules import schedule_problems
 from ..settings import Settings
 from .inventory import Loaded, load
 from .terminal import console, emit_json
@@ -160,6 +162,10 @@ def findings(loaded: Loaded) -> list[Finding]:
                         f"no such artifact in spec.run.artifacts (it declares: {declared})",
                     )
                 )
+    for rc in index.all():
+        found.extend(Finding("error", str(rc.key), "bad-schedule", p) for p in schedule_problems(rc))
+    if loaded.settings.kfp_host:
+        found.extend(_pipeline_findings(loaded.settings, [rc for rc in index.all() if rc.schedules]))
     for (upstream, dependent), members in sorted(index.cycles().items()):
         path = ", ".join(str(m) for m in members)
         found.append(
@@ -170,6 +176,28 @@ def findings(loaded: Loaded) -> list[Finding]:
                 f"trigger {upstream} -> {dependent} closes a cycle among {path}; the function refuses this edge",
             )
         )
+    return found
+
+
+def _pipeline_findings(settings: Settings, scheduled: list[RunConfiguration]) -> list[Finding]:
+    """With KFP_HOST: the scheduled RunConfigurations whose pipeline (or pinned version) KFP does not know."""
+    if not scheduled:
+        return []
+    from ..adapters.kfp.launcher import KfpLauncher
+    from ..service.app import build_launcher
+
+    launcher = build_launcher(settings, [])
+    if not isinstance(launcher, KfpLauncher):  # pragma: no cover - KFP_HOST makes it one
+        return []
+    found = []
+    for rc in scheduled:
+        try:
+            launcher.pipeline_ref(rc.pipeline, rc.key)
+        except UnknownPipeline as exc:
+            found.append(Finding("error", str(rc.key), "unknown-pipeline", f"triggers.schedules: {exc}"))
+        except KfpChainError as exc:
+            text = f"could not ask KFP about pipeline {rc.pipeline!r}: {exc}"
+            found.append(Finding("warning", str(rc.key), "kfp-unreachable", text))
     return found
 
 

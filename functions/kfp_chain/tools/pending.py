@@ -166,6 +166,18 @@ def print_pending(out: Console, pending: list[PendingView], claims: list[ClaimIn
         )
 
 
+def _schedules_line(body: dict[str, Any]) -> str:
+    """The schedules and onChange parts of a pass (KFP_CHAIN_SCHEDULES=true), in a few words."""
+    synced, changed = body.get("schedules"), body.get("onChange")
+    if not isinstance(synced, dict) or not isinstance(changed, dict):
+        return ""
+    return (
+        f"; schedules: {synced['created']} created, {synced['deleted']} deleted, "
+        f"{len(synced['skipped'])} skipped, {len(synced['failed'])} failed; "
+        f"onChange: {changed['started']} started"
+    )
+
+
 def reconcile_now(settings: Settings, dry_run: bool, output: str) -> int:
     """`kfp-chain reconcile [--dry-run]`: one pass (or its dry run) and its report; the exit status."""
     if dry_run:
@@ -186,5 +198,6 @@ def reconcile_now(settings: Settings, dry_run: bool, output: str) -> int:
             f"reconcile: {body.get('pending', 0)} pending, {body.get('started', 0)} started, "
             f"{body.get('duplicates', 0)} already started, {body.get('remaining', 0)} still pending"
             + (f" ({body['message']})" if "message" in body else "")
+            + _schedules_line(body)
         )
     return 1 if status >= 300 else 0

@@ -103,6 +103,8 @@ class SqliteLedger:
                 "UPDATE claims SET done=1, kfp_run_id=?, updated_at=? WHERE dependent=? AND upstream=? AND run_id=?",
                 (run_id, self.clock.now().timestamp(), *key),
             )
+            if trigger.change is not None:  # onChange: its own row is the record (no upstream consumed)
+                return
             db.executemany(
                 "INSERT INTO consumed (dependent, upstream, run_id) VALUES (?,?,?)"
                 " ON CONFLICT (dependent, upstream) DO UPDATE SET run_id=excluded.run_id",

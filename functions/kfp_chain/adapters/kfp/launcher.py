@@ -28,8 +28,9 @@ import urllib3
 
 from ...errors import BackendUnavailable, RejectedByBackend, UnknownPipeline
 from ...ownership import marker_line
+from ...runconfiguration import RcKey
 from ...settings import PipelineNaming
-from ..ports import RunRequest
+from ..ports import PipelineRef, RunRequest
 from .errors import kfp_errors
 
 __all__ = ["KfpLauncher", "LazyClient", "kfp_client", "pipeline_display_name"]
@@ -172,6 +173,20 @@ class KfpLauncher:
                 raise  # nothing was cached: the refusal is KFP's answer to fresh ids
             log.info("create refused with cached ids; looking them up again", extra={"error": str(exc)})
             return self._create(request, name, version, keys)
+
+    def pipeline_ref(self, pipeline: str, owner: RcKey) -> PipelineRef:
+        """`spec.run.pipeline` as KFP's ids (cached like a run's, see `IdCache`); UnknownPipeline if none."""
+        name, version = pipeline_display_name(pipeline, owner.namespace, self.naming)
+        request = RunRequest(owner, "", pipeline, None, {})
+        pipeline_id = self.ids.get(("pipeline", name), lambda: self._pipeline_id(name, request))
+        version_id = self.ids.get(
+            ("version", name, version or ""), lambda: self._version_id(pipeline_id, name, version)
+        )
+        return PipelineRef(pipeline_id, version_id, pinned=version is not None)
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment's id, get-or-create by name (cached)."""
+        return self.ids.get(("experiment", name), lambda: self._experiment_id(name))
 
     def _create(
         self, request: RunRequest, name: str, version: str | None, keys: list[tuple[str, ...]]

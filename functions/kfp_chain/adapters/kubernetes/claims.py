@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ...runconfiguration import RcKey
-from ..ports import ClaimInfo, Trigger
+from ..ports import CHANGE_PREFIX, ClaimInfo, Trigger
 
 __all__ = [
     "CLAIM_PREFIX",
@@ -65,7 +65,10 @@ def done_claims(obj: dict[str, Any]) -> list[str]:
 
 def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
     """The trigger a claim's value names (`upstream` and `runId`, joined by `+` for a fan-in)."""
-    upstreams, runs = str(claim.get("upstream", "")).split("+"), str(claim.get("runId", "")).split("+")
+    upstream = str(claim.get("upstream", ""))
+    if upstream.startswith(CHANGE_PREFIX):  # onChange: the dependent's own change, by version
+        return Trigger.on_change(dependent, upstream.removeprefix(CHANGE_PREFIX), str(claim.get("runId", "")))
+    upstreams, runs = upstream.split("+"), str(claim.get("runId", "")).split("+")
     if len(upstreams) != len(runs):
         return None
     try:
@@ -109,7 +112,10 @@ def consumed(obj: dict[str, Any], trigger: Trigger) -> bool:
     A fan-in set one of whose runs another join has consumed can never start: the dependent waits
     for a new success of that upstream (and a fully consumed set is a plain duplicate).
     """
-    entries = ((obj.get("status") or {}).get("triggers") or {}).get("runConfigurations") or {}
+    triggers = (obj.get("status") or {}).get("triggers") or {}
+    if trigger.change is not None:  # onChange: `status.triggers.<change>.version`, as the CRD has it
+        return (triggers.get(trigger.change) or {}).get("version") == trigger.upstream_run_id
+    entries = triggers.get("runConfigurations") or {}
     return any(_consumed_one(entries, trigger.dependent, u, r) for u, r in trigger.inputs)
 
 

@@ -138,6 +138,8 @@ class KubernetesEventObserver:
 def message(event: RunCompletion, outcome: Outcome) -> str:
     """One sentence naming the upstream run and the reason, as `kubectl describe` shows it."""
     upstream = f"{event.run_configuration} run {event.run_id}"
+    if outcome.via == "on-change":  # its own pipeline or spec changed: no upstream run to name
+        upstream = "a change (triggers.onChange)"
     if outcome.outcome == OutcomeKind.STARTED:
         return f"started KFP run {outcome.run_id} ({outcome.display_name}) after {upstream}"
     if outcome.outcome == OutcomeKind.DUPLICATE:

@@ -134,7 +134,9 @@ class KubernetesLedger:
     def complete(self, trigger: Trigger, holder: str, run_id: str | None) -> None:
         """Records the trigger as consumed; the claim goes with the next claim's write (see above)."""
         consumed = {str(upstream): {"providerId": run} for upstream, run in trigger.inputs}
-        patch = {"status": {"triggers": {"runConfigurations": consumed}}}
+        patch: dict[str, Any] = {"status": {"triggers": {"runConfigurations": consumed}}}
+        if trigger.change is not None:  # onChange: the version it ran, where kfp-operator records it
+            patch = {"status": {"triggers": {trigger.change: {"version": trigger.upstream_run_id}}}}
         if trigger.joined:
             self._complete_join(trigger, holder, patch)
         else:

@@ -51,9 +51,10 @@ query.py reads them, a run without experiment_id lands in the "Default" experime
 Served: healthz; list pipelines and a pipeline's versions; list, create experiments; list, create,
 get runs. What it does not do (nothing under test needs it): run anything (runs stay PENDING until
 `set_run_state` or `finish_run`, unless `instant`), get a version by id or name, create
-pipelines or versions over HTTP (seed them with `add_pipeline`), archives, recurring runs, uploads.
+pipelines or versions over HTTP (seed them with `add_pipeline`), archives, uploads.
 ListRuns filters, sorts and pages as the real server does (query.py, filters.py); runs.py seeds
 finished runs and runs started by hand, and serves pipelines and experiments by id.
+Recurring runs and their firing: recurring.py.
 
 Off by default, as the tests that need them switch them on:
 - `require_tokens({token: namespaces | None})`: every call but healthz needs `Authorization: Bearer`
@@ -92,6 +93,7 @@ from kfp_fakes.kfp.query import (
     page,
     sorted_by,
 )
+from kfp_fakes.kfp.recurring import RecurringRuns
 from kfp_fakes.kfp.runs import NOT_FINISHED, RunSeeding
 from kfp_fakes.kfp.store import KfpStore
 from kfp_fakes.kfp.tasks import KfpTasks
@@ -106,7 +108,7 @@ RUN_STATES = frozenset(
 TERMINAL_STATES = frozenset({"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"})
 
 
-class FakeKfp(FakeServer, KfpTasks, KfpStore, RunSeeding):
+class FakeKfp(FakeServer, KfpTasks, KfpStore, RunSeeding, RecurringRuns):
     """The KFP API server, in memory. All store access goes through `self._lock`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, instant: bool = False,
@@ -133,6 +135,7 @@ class FakeKfp(FakeServer, KfpTasks, KfpStore, RunSeeding):
             self.tokens: dict[str, frozenset[str] | None] | None = None
             self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
             self._reset_store()
+            self._reset_recurring()
 
     # -- seeding and inspection (test side) ------------------------------------------
     def add_pipeline(self, display_name: str, versions: list[str] | None = None,
@@ -228,6 +231,7 @@ class FakeKfp(FakeServer, KfpTasks, KfpStore, RunSeeding):
             ("GET", "/runs/" + ident % "rid", self._get_run),
             ("GET", "/runs/" + ident % "rid" + "/tasks", self._list_tasks),  # tasks.py
         ]
+        routes += self.recurring_routes()  # recurring.py
         for method, path, handler in routes:
             self.route(method, API + path, _answering(handler))
 
