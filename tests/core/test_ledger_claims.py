@@ -89,3 +89,16 @@ def test_a_claim_is_expired_from_the_instant_its_lease_ends(clocked: tuple[Any, 
     assert ledger.claim(TRIGGER, "second", LEASE) is ClaimState.HELD
     clock.at += timedelta(microseconds=1)  # exactly its expiresAt
     assert ledger.claim(TRIGGER, "second", LEASE) is ClaimState.ACQUIRED
+
+
+def test_a_join_is_done_when_any_of_its_runs_is_consumed_not_only_the_first(ledger: Any) -> None:
+    """Each run is joined at most once: a set sharing a consumed run never starts, wherever in the
+    set's order that run stands (here the second of two)."""
+    down, up, up2 = RcKey("a", "down"), RcKey("a", "up"), RcKey("a", "up2")
+    alone = Trigger(down, up2, "run-2")
+    assert ledger.claim(alone, "first", LEASE) is ClaimState.ACQUIRED
+    ledger.complete(alone, "first", "kfp-run-1")
+    join = Trigger.fan_in(down, [(up2, "run-2"), (up, "run-1")])
+    assert join.inputs[0] == (up, "run-1")  # the consumed run is not the first input
+
+    assert ledger.claim(join, "second", LEASE) is ClaimState.DONE
