@@ -17,6 +17,11 @@ Exactly-once protocol, per (dependent, upstream, upstream runId) trigger:
 A claim whose holder died expires after the lease and is taken over; step 2 makes that safe.
 `delivery.py` keeps the lease short enough for the broker's last retry to take it over.
 
+A delivery that meets another holder's live claim waits briefly for that holder's outcome
+(`ChainOptions.holder_wait_seconds`, inside the delivery's budget) and, still held, asks KFP whether
+the trigger's run exists: copies of one event settle in one attempt instead of answering 503 to
+each other until the broker dead-letters them (docs/reliability.md, "Copies of one event").
+
 `reconcile` is the level-triggered twin of `handle`: it reads every dependent's
 `status.triggers` against its upstreams' `status.latestRuns.succeeded` and carries out each
 difference through the very same claim -> find -> create -> complete steps, under the same
@@ -42,6 +47,7 @@ from typing import TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
+    retry_if_exception,
     retry_if_exception_type,
     retry_if_not_exception_type,
     stop_after_attempt,
@@ -79,6 +85,7 @@ class ChainOptions:
     initial_trigger: InitialTrigger = "run"  # see docs/reliability.md
     reconcile_budget_seconds: float = 40.0  # a pass starts no new trigger after this; the rest wait
     fence_seconds: float = 16.0  # one call's timeouts + clock skew: what a claim must still hold at a create
+    holder_wait_seconds: float = 3.0  # an event's wait for a live holder's outcome (docs/reliability.md)
 
 
 class Chain:
@@ -185,12 +192,14 @@ class Chain:
         # handling the same redelivered event exclude each other as two replicas do, while this
         # delivery's own in-request retries find the claim they left and carry on with it.
         holder = f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
+        wait = self.options.holder_wait_seconds if via is None else 0.0  # a pass moves on; the next retries
         try:
             if plan.refusal is not None:
                 raise plan.refusal
-            outcome = replace(self._retrying(lambda: self._trigger(plan, holder, event), deadline), via=via)
+            work = lambda: self._trigger(plan, holder, event)  # noqa: E731
+            outcome = replace(self._retrying(work, deadline, wait), via=via)
         except (TemporaryError, PermanentError) as exc:
-            outcome = Outcome(
+            outcome = self._made_by_holder(plan, exc, via) or Outcome(
                 plan.dependent.key,
                 OutcomeKind.RETRY if isinstance(exc, TemporaryError) else OutcomeKind.SKIPPED,
                 reason=exc.reason,
@@ -220,6 +229,34 @@ class Chain:
             else:
                 outcomes.append(self._carry_out(event, change.plan(lookup), deadline, "on-change"))
         return tuple(outcomes)
+
+    def _made_by_holder(
+        self, plan: Plan, exc: TemporaryError | PermanentError, via: Via | None
+    ) -> Outcome | None:
+        """A trigger still held after the wait whose run exists: a duplicate, not a 503.
+
+        The holder made the run and is recording it, or has recorded it where this delivery cannot
+        see it: `status.triggers` keeps only the latest run consumed per upstream, so an older
+        trigger's completion leaves only its claim, live until the lease runs out. Without this
+        lookup every copy meeting that claim answered 503 for a whole lease. A fan-in's pairs must
+        be recorded before its run counts, and reconcile simply comes back: neither asks.
+        """
+        if not isinstance(exc, TriggerInProgress) or via is not None or plan.trigger.joined:
+            return None
+        try:
+            run_id = self.launcher.find_run(plan.trigger.display_name)
+        except (TemporaryError, PermanentError):
+            return None
+        if run_id is None:
+            return None
+        return Outcome(
+            plan.dependent.key,
+            OutcomeKind.DUPLICATE,
+            reason="run-already-existed",
+            run_id=run_id,
+            display_name=plan.trigger.display_name,
+            parameters=plan.parameters,
+        )
 
     def _adopt(
         self, event: RunCompletion, trigger: Trigger, deadline: float, via: Via = "reconcile"
@@ -347,8 +384,13 @@ class Chain:
         except TemporaryError as exc:  # the lease will expire; the next delivery takes it over
             log.warning("could not release claim", extra={"trigger": trigger.display_name, "error": str(exc)})
 
-    def _retrying(self, work: Callable[[], T], deadline: float) -> T:
-        """Retries temporary faults within this delivery's budget; past it, the broker's retries take over."""
+    def _retrying(self, work: Callable[[], T], deadline: float, holder_wait: float = 0.0) -> T:
+        """Retries temporary faults within this delivery's budget; past it, the broker's retries take over.
+
+        Another holder's live claim is retried only for `holder_wait` seconds: long enough for a
+        holder's find -> create -> complete, short enough not to hold a broker slot for long.
+        """
+        waiting_until = time.monotonic() + holder_wait
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -356,9 +398,11 @@ class Chain:
 
         budget = max(0.0, deadline - time.monotonic())
         retrying = Retrying(
-            # A live claim of another holder is answered at once: the broker's backoff retries it
-            # anyway, and waiting here would hold a broker slot and a server thread for nothing.
-            retry=retry_if_exception_type(TemporaryError) & retry_if_not_exception_type(TriggerInProgress),
+            retry=retry_if_exception_type(TemporaryError)
+            & (
+                retry_if_not_exception_type(TriggerInProgress)
+                | retry_if_exception(lambda _: time.monotonic() < waiting_until)
+            ),
             stop=stop_after_delay(budget) | stop_after_attempt(8),
             wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.2),
             sleep=self._sleep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from kfp_chain.adapters.kubernetes.claims import claims_in
@@ -541,21 +542,69 @@ def test_the_seed_scenario_on_the_watch_index_the_deployment_uses(cluster_functi
     ]
 
 
-def test_a_live_claim_of_another_holder_is_answered_503_at_once_not_after_the_budget(
-    cluster_function, kube, kfp
-):
-    # The broker retries with its own backoff; waiting inside the request would only hold its slot.
+def test_a_live_claim_of_another_holder_is_waited_on_briefly_then_answered_503(cluster_function, kube, kfp):
+    # The broker retries with its own backoff: a holder that does not finish within the short wait
+    # (the run does not exist either) is answered 503, long before the retry budget is spent.
     seed(kube)
     live_claim_on_training(kube, "alive/1")
-    function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="5")
+    function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="15")
     kube.reset_log()
 
     started = time.monotonic()
     status, body = function.post(binary_event(event_data()))
 
     assert status == 503 and body["dependents"][0]["reason"] == "trigger-in-progress"
-    assert time.monotonic() - started < 2.5, "the delivery waited for the claim inside the request"
+    assert time.monotonic() - started < 12, "the delivery waited for the claim as long as its budget"
     assert kfp.runs() == []
+
+
+def test_a_delivery_meeting_a_live_claim_answers_with_the_holders_outcome(cluster_function, kube, kfp):
+    """A copy of an event that meets the claim of a holder about to finish waits for it, and answers
+    200 (duplicate) instead of 503: copies sent at once no longer keep each other in 503."""
+    seed(kube)
+    live_claim_on_training(kube, "alive/1")
+    function = cluster_function(KFP_CHAIN_RETRY_BUDGET_SECONDS="15")
+    training = r"/namespaces/dependant-namespace/runconfigurations/penguin-pipeline-training-rc$"
+    kube.faults.add(method="GET", path=training, mode="delay", delay=0.0, times=1)  # the claim's read
+    poll = kube.faults.add(method="GET", path=training, mode="hold", times=1, delay=30.0)  # a re-read
+    answer: list[tuple[int, dict]] = []
+    delivery = threading.Thread(target=lambda: answer.append(function.post(binary_event(event_data()))))
+    delivery.start()
+
+    assert poll.wait_arrived(1, timeout=30), "the delivery did not look at the claim again"
+    obj = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    obj["status"] = {"triggers": {"runConfigurations": {EXAMPLES_RC: {"providerId": "123"}}}}
+    kube.put(obj)  # the holder completed meanwhile
+    poll.release()
+    delivery.join(60)
+
+    [(status, body)] = answer
+    assert status == 200 and body["dependents"][0]["outcome"] == "duplicate", body
+    assert kfp.runs() == []
+
+
+def test_an_older_trigger_completed_under_a_live_claim_is_a_duplicate_not_a_503(cluster_function, kube, kfp):
+    """status.triggers keeps only the latest run consumed: once a newer run is recorded, an older
+    trigger's completion shows only as its claim, live until the lease ends. A copy that meets it
+    finds the run in KFP and answers 200, instead of 503 for a whole lease."""
+    seed(kube)
+    first = cluster_function(KFP_CHAIN_HOLDER="replica-1")
+    assert first.post(binary_event(event_data()))[0] == 200  # the run is made and recorded
+    function = cluster_function(KFP_CHAIN_HOLDER="replica-2", KFP_CHAIN_RETRY_BUDGET_SECONDS="15")
+    assert function.get("/healthz")[0] == 200
+    live_claim_on_training(kube, "alive/1")  # ... by a holder whose claim is still live
+    obj = kube.get("dependant-namespace", "penguin-pipeline-training-rc")
+    obj["status"]["triggers"]["runConfigurations"][EXAMPLES_RC] = {"providerId": "124"}  # a newer one since
+    kube.put(obj)
+
+    status, body = function.post(binary_event(event_data()))
+
+    assert status == 200, body
+    assert (body["dependents"][0]["outcome"], body["dependents"][0]["reason"]) == (
+        "duplicate",
+        "run-already-existed",
+    )
+    assert [r["display_name"] for r in kfp.runs()] == [TRAINING_RUN]
 
 
 def live_claim_on_training(kube, holder: str) -> str:

@@ -524,6 +524,14 @@ def test_every_expected_run_starts_exactly_once_as_deployed(cluster: Cluster):
     # Every letter the broker gave up on reached the dead-letter function, the malformed event
     # among them (after one attempt: a 400 is not retried), and it wrote its Kubernetes Event.
     assert tally.dead_letters_received == len(tally.dead_lettered)
+    # A dead letter for an event whose runs all exist is a false alarm (copies of one event kept
+    # each other in 503 until the last retry, issue 21); tests/reliability/test_copies.py pins it.
+    false_alarms = [
+        (m.event.run_id, m.copy)
+        for m in tally.dead_lettered
+        if m.event.run_id != MALFORMED and set(expected.by_run_id[m.event.run_id]) <= set(runs)
+    ]
+    assert false_alarms == [], f"dead-lettered although every run existed: {false_alarms}"
     malformed = [m for m in tally.dead_lettered if m.event.run_id == MALFORMED]
     assert [(len(m.attempts), m.attempts[-1].status) for m in malformed] == [(1, 400)]
     assert dead_letter_events, "the dead-letter function wrote no TriggerDeadLettered Event"
