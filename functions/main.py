@@ -148,9 +148,13 @@ def on_run_completion(request: flask.Request) -> flask.Response:
 
 @functions_framework.http  # type: ignore[untyped-decorator]
 def on_dead_letter(request: flask.Request) -> flask.Response:
-    if request.method == "GET":
-        return _json(200, {"ok": True})
     dead_letter = get_dead_letter_app()
+    if request.method == "GET":
+        if request.path == "/metrics":
+            return flask.Response(
+                dead_letter.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST
+            )
+        return _json(200, {"ready": True} if request.path == "/readyz" else {"ok": True})
     headers = dict(request.headers)
     if (refused := _refused(request, headers, dead_letter.senders)) is not None:
         return refused
