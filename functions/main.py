@@ -30,6 +30,7 @@ from kfp_chain.service.app import (
     build_dead_letter_app,
     build_poll_app,
     build_reconcile_app,
+    check_start_up,
     configure,
     poll_pass,
     reconcile_pass,
@@ -124,18 +125,18 @@ _previous_excepthook = sys.excepthook
 sys.excepthook = _configuration_error_in_one_line
 
 # At start-up, so that a bad setting stops the server with its message rather than failing events.
-Settings.from_env()
+check_start_up(Settings.from_env())
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]
 def on_run_completion(request: flask.Request) -> flask.Response:
+    if request.method == "GET" and request.path in ("/healthz", "/"):
+        return _json(200, {"ok": True})  # alive: the process answers, whatever its backends do
     app = get_app()
     if request.method == "GET":
         if request.path == "/readyz":
             ready, body = app.readiness()
             return _json(200 if ready else 503, body)
-        if request.path in ("/healthz", "/"):
-            return _json(200, {"ok": True})
         if request.path == "/metrics":
             return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
         return _json(404, {"error": "not-found"})

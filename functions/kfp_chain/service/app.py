@@ -43,6 +43,7 @@ __all__ = [
     "build_dead_letter_app",
     "build_poll_app",
     "build_reconcile_app",
+    "check_start_up",
     "poll_pass",
     "reconcile_pass",
     "respond",
@@ -82,7 +83,9 @@ class App:
         ready = self.ready()
         counter = getattr(self.index, "invalid_count", None)
         invalid = counter() if callable(counter) else 0
-        return ready, {"ready": ready, "invalidRunConfigurations": invalid}
+        body: dict[str, Any] = {"ready": ready, "invalidRunConfigurations": invalid}
+        why = None if ready else getattr(self.index, "last_error", None)
+        return ready, body | ({"reason": why} if why else {})
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -315,6 +318,19 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+
+
+def check_start_up(settings: Settings) -> None:
+    """What can be known before serving: a cluster configuration that cannot even be loaded.
+
+    Raises `ConfigurationError` (the process exits 2 with one line) rather than serving 500s on
+    every request. A cluster that is only unreachable is not decided here: the watch retries, and
+    `/readyz` says why it is not ready meanwhile.
+    """
+    if settings.from_kubernetes:
+        from ..adapters.kubernetes.client import kubernetes_api_client
+
+        kubernetes_api_client().close()
 
 
 @dataclass
