@@ -34,6 +34,7 @@ from kfp_chain.service.app import (
     configure,
     poll_pass,
     reconcile_pass,
+    reconcile_readiness,
     respond,
     respond_dead_letter,
 )
@@ -170,6 +171,9 @@ def on_reconcile(request: flask.Request) -> flask.Response:
     if request.method == "GET":
         if request.path == "/metrics":
             return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
+        if request.path == "/readyz":
+            ready, body = reconcile_readiness(app)
+            return _json(200 if ready else 503, body)
         return _json(200, {"ok": True})
     if (refused := _refused(request, dict(request.headers), app.senders)) is not None:
         return refused

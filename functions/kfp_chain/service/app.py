@@ -20,7 +20,7 @@ from ..adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSo
 from ..chain import Chain, ChainOptions
 from ..delivery import CLOCK_SKEW_SECONDS
 from ..dependents import DependentsIndex
-from ..errors import ConfigurationError, DeploymentFault, InvalidEvent, Refused, TemporaryError
+from ..errors import ConfigurationError, DeploymentFault, InvalidEvent, KfpChainError, Refused, TemporaryError
 from ..intake import RunCompletion, parse_request
 from ..observability.logs import configure_logging
 from ..observability.metrics import MeasuredIndex, Metrics, MetricsObserver, PassResult
@@ -46,6 +46,7 @@ __all__ = [
     "check_start_up",
     "poll_pass",
     "reconcile_pass",
+    "reconcile_readiness",
     "respond",
     "respond_dead_letter",
 ]
@@ -280,6 +281,7 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
     started = time.perf_counter()
     try:
         index = DependentsIndex(app.source.list())
+        app.metrics.observe_index(len(index))
     except TemporaryError as exc:
         log.warning("reconcile pass could not read the RunConfigurations: %s", exc)
         if isinstance(exc, DeploymentFault):
@@ -314,6 +316,19 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
         | {"seconds": round(time.perf_counter() - started, 3)},
     )
     return (503 if faulted else 200), body
+
+
+def reconcile_readiness(app: App) -> tuple[bool, dict[str, Any]]:
+    """The reconcile target's `/readyz`: ready when its source can be read now, as every pass reads it.
+
+    The read also sets `kfp_chain_index_runconfigurations`, so the gauge is true before the first pass.
+    """
+    try:
+        size = len(app.index.current())  # the MeasuredIndex records the size
+    except KfpChainError as exc:
+        return False, {"ready": False, "reason": str(exc)}
+    ready, body = app.readiness()
+    return ready, {**body, "runConfigurations": size}
 
 
 def configure(settings: Settings) -> None:
