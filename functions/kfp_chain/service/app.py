@@ -84,9 +84,8 @@ class App:
         ready = self.ready()
         counter = getattr(self.index, "invalid_count", None)
         invalid = counter() if callable(counter) else 0
-        body: dict[str, Any] = {"ready": ready, "invalidRunConfigurations": invalid}
-        why = None if ready else getattr(self.index, "last_error", None)
-        return ready, body | ({"reason": why} if why else {})
+        why = None if ready else getattr(self.index, "last_error", None)  # an unreachable cluster says so
+        return ready, {"ready": ready, "invalidRunConfigurations": invalid} | ({"reason": why} if why else {})
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -319,10 +318,7 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
 
 
 def reconcile_readiness(app: App) -> tuple[bool, dict[str, Any]]:
-    """The reconcile target's `/readyz`: ready when its source can be read now, as every pass reads it.
-
-    The read also sets `kfp_chain_index_runconfigurations`, so the gauge is true before the first pass.
-    """
+    """The reconcile target's `/readyz`: its source read now (which also sets the index-size gauge)."""
     try:
         size = len(app.index.current())  # the MeasuredIndex records the size
     except KfpChainError as exc:
@@ -336,12 +332,7 @@ def configure(settings: Settings) -> None:
 
 
 def check_start_up(settings: Settings) -> None:
-    """What can be known before serving: a cluster configuration that cannot even be loaded.
-
-    Raises `ConfigurationError` (the process exits 2 with one line) rather than serving 500s on
-    every request. A cluster that is only unreachable is not decided here: the watch retries, and
-    `/readyz` says why it is not ready meanwhile.
-    """
+    """A kubeconfig that cannot be loaded stops the process (exit 2), not 500s per request; unreachable is /readyz's."""
     if settings.from_kubernetes:
         from ..adapters.kubernetes.client import kubernetes_api_client
 
