@@ -30,15 +30,14 @@ from kfp_chain.service.app import (
     build_dead_letter_app,
     build_poll_app,
     build_reconcile_app,
-    check_start_up,
     configure,
     poll_pass,
     reconcile_pass,
-    reconcile_readiness,
     respond,
     respond_dead_letter,
 )
 from kfp_chain.service.auth import Authenticator, check_sender
+from kfp_chain.service.probes import check_start_up, reconcile_readiness
 from kfp_chain.settings import Settings
 
 _app: App | None = None

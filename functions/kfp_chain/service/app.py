@@ -20,7 +20,7 @@ from ..adapters.ports import IndexProvider, Launcher, Ledger, RunConfigurationSo
 from ..chain import Chain, ChainOptions
 from ..delivery import CLOCK_SKEW_SECONDS
 from ..dependents import DependentsIndex
-from ..errors import ConfigurationError, DeploymentFault, InvalidEvent, KfpChainError, Refused, TemporaryError
+from ..errors import ConfigurationError, DeploymentFault, InvalidEvent, Refused, TemporaryError
 from ..intake import RunCompletion, parse_request
 from ..observability.logs import configure_logging
 from ..observability.metrics import MeasuredIndex, Metrics, MetricsObserver, PassResult
@@ -43,10 +43,8 @@ __all__ = [
     "build_dead_letter_app",
     "build_poll_app",
     "build_reconcile_app",
-    "check_start_up",
     "poll_pass",
     "reconcile_pass",
-    "reconcile_readiness",
     "respond",
     "respond_dead_letter",
 ]
@@ -317,26 +315,8 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
     return (503 if faulted else 200), body
 
 
-def reconcile_readiness(app: App) -> tuple[bool, dict[str, Any]]:
-    """The reconcile target's `/readyz`: its source read now (which also sets the index-size gauge)."""
-    try:
-        size = len(app.index.current())  # the MeasuredIndex records the size
-    except KfpChainError as exc:
-        return False, {"ready": False, "reason": str(exc)}
-    ready, body = app.readiness()
-    return ready, {**body, "runConfigurations": size}
-
-
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
-
-
-def check_start_up(settings: Settings) -> None:
-    """A kubeconfig that cannot be loaded stops the process (exit 2), not 500s per request; unreachable is /readyz's."""
-    if settings.from_kubernetes:
-        from ..adapters.kubernetes.client import kubernetes_api_client
-
-        kubernetes_api_client().close()
 
 
 @dataclass
