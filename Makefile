@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
@@ -32,14 +33,14 @@ test: $(STAMP) ## lint, type-check and run the whole test suite
 	$(MAKE) --no-print-directory lint typecheck
 	HOME=$(CURDIR)/.local/home $(BIN)/pytest
 
-serve: $(STAMP) ## start the trigger function with functions-framework on PORT (default 8080)
-	$(BIN)/functions-framework --source functions/main.py --target on_run_completion --port $(PORT)
+serve: $(STAMP) ## start the trigger function with functions-framework on HOST:PORT (default 127.0.0.1:8080)
+	$(BIN)/functions-framework --source functions/main.py --target on_run_completion --host $(HOST) --port $(PORT)
 
 serve-dead-letter: $(STAMP) ## start the dead-letter function on PORT
-	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --port $(PORT)
+	$(BIN)/functions-framework --source functions/main.py --target on_dead_letter --host $(HOST) --port $(PORT)
 
 serve-reconcile: $(STAMP) ## start the reconcile function on PORT (one pass per POST; `kfp-chain reconcile` runs one now)
-	$(BIN)/functions-framework --source functions/main.py --target on_reconcile --port $(PORT)
+	$(BIN)/functions-framework --source functions/main.py --target on_reconcile --host $(HOST) --port $(PORT)
 
 .PHONY: compile-examples demo demo-ensemble
 compile-examples: $(STAMP) ## compile the example pipelines into .local/kfp-chain/pipelines (the local pipeline store)

@@ -37,6 +37,7 @@ from kfp_chain.service.app import (
     respond_dead_letter,
 )
 from kfp_chain.service.auth import Authenticator, check_sender
+from kfp_chain.service.probes import check_start_up, reconcile_readiness
 from kfp_chain.settings import Settings
 
 _app: App | None = None
@@ -124,18 +125,18 @@ _previous_excepthook = sys.excepthook
 sys.excepthook = _configuration_error_in_one_line
 
 # At start-up, so that a bad setting stops the server with its message rather than failing events.
-Settings.from_env()
+check_start_up(Settings.from_env())
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]
 def on_run_completion(request: flask.Request) -> flask.Response:
+    if request.method == "GET" and request.path in ("/healthz", "/"):
+        return _json(200, {"ok": True})  # alive: the process answers, whatever its backends do
     app = get_app()
     if request.method == "GET":
         if request.path == "/readyz":
             ready, body = app.readiness()
             return _json(200 if ready else 503, body)
-        if request.path in ("/healthz", "/"):
-            return _json(200, {"ok": True})
         if request.path == "/metrics":
             return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
         return _json(404, {"error": "not-found"})
@@ -148,9 +149,13 @@ def on_run_completion(request: flask.Request) -> flask.Response:
 
 @functions_framework.http  # type: ignore[untyped-decorator]
 def on_dead_letter(request: flask.Request) -> flask.Response:
-    if request.method == "GET":
-        return _json(200, {"ok": True})
     dead_letter = get_dead_letter_app()
+    if request.method == "GET":
+        if request.path == "/metrics":
+            return flask.Response(
+                dead_letter.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST
+            )
+        return _json(200, {"ready": True} if request.path == "/readyz" else {"ok": True})
     headers = dict(request.headers)
     if (refused := _refused(request, headers, dead_letter.senders)) is not None:
         return refused
@@ -165,6 +170,9 @@ def on_reconcile(request: flask.Request) -> flask.Response:
     if request.method == "GET":
         if request.path == "/metrics":
             return flask.Response(app.metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
+        if request.path == "/readyz":
+            ready, body = reconcile_readiness(app)
+            return _json(200 if ready else 503, body)
         return _json(200, {"ok": True})
     if (refused := _refused(request, dict(request.headers), app.senders)) is not None:
         return refused

@@ -52,6 +52,7 @@ from .tools.options import (
     parse_key,
     run_id_option,
     runconfigurations_option,
+    source_argument,
     status_option,
 )
 from .tools.pending import reconcile_now
@@ -137,6 +138,7 @@ def explain(
 @click.option(
     "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout."
 )
+@source_argument
 @runconfigurations_option()
 def graph(fmt: Any, out_path: Path | None, settings: Settings) -> None:
     """The RunConfiguration dependency graph.
@@ -151,6 +153,7 @@ def graph(fmt: Any, out_path: Path | None, settings: Settings) -> None:
 @main.command()
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @output_option
+@source_argument
 @runconfigurations_option()
 def validate(strict: bool, settings: Settings, output: str) -> int:
     """Check RunConfigurations before `kubectl apply`; exit 1 when there are errors.

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -43,6 +44,8 @@ __all__ = [
     "ONE_OFF",
     "RunCompletion",
     "RunStatus",
+    "check_nesting",
+    "decode_json",
     "parse_data",
     "parse_request",
 ]
@@ -79,6 +82,10 @@ MAX_ARTIFACTS = 256
 # parts), so nothing can depend on it, and the event type stays the same for every later step.
 ONE_OFF = RcKey("", "")
 MAX_TEXT = 4096
+# A run-completion event is five levels deep; unknown fields may add some. Far below what the json
+# module can decode on a request thread's stack (its C scanner shares the interpreter's recursion
+# limit) and orjson's own 1024, so no decoder ever meets a body deep enough to fail inside it.
+MAX_NESTING = 128
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -127,6 +134,7 @@ def parse_request(headers: Mapping[str, str], body: bytes, max_body_bytes: int =
         raise InvalidEvent(
             f"body of {len(body)} bytes exceeds the {max_body_bytes}-byte limit", field="body", status=413
         )
+    check_nesting(body, "body")  # before anything decodes it: the cloudevents SDK decodes too
     lowered = {k.lower(): v for k, v in headers.items()}
     content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
     is_binary = "ce-specversion" in lowered
@@ -234,18 +242,48 @@ def _is_json(content_type: str) -> bool:
 
 
 def _json_object(body: bytes, field: str) -> Mapping[str, Any]:
+    value = decode_json(body, field)
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{field} must be a JSON object, got {type(value).__name__}", field=field)
+    return value
+
+
+def decode_json(body: bytes, field: str) -> Any:
+    """The one JSON decoder for what a sender wrote: any failure is `InvalidEvent` (400), never a crash."""
+    check_nesting(body, field)
     try:
-        value = orjson.loads(body)  # every event takes this path: the fast decoder first
+        return orjson.loads(body)  # every event takes this path: the fast decoder first
     except (ValueError, UnicodeDecodeError):
         # orjson is strict RFC 8259; the json module also reads NaN and Infinity (in fields nobody
         # reads) and words its errors as before. Only bodies orjson refuses pay for a second decode.
         try:
-            value = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidEvent(f"{field} is not valid JSON: {_first_line(exc)}", field=field) from exc
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"{field} must be a JSON object, got {type(value).__name__}", field=field)
-    return value
+
+
+def check_nesting(body: bytes, field: str) -> None:
+    """400 for a body nested deeper than `MAX_NESTING`, found without decoding it.
+
+    Deep nesting is what makes a JSON decoder fail with an error of its own (orjson's depth limit,
+    the json module's RecursionError) rather than a ValueError, and the cloudevents SDK decodes a
+    structured body with the json module before kfp-chain sees it. Counting brackets costs little;
+    only a body with more of them than the bound is measured, outside its strings.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_NESTING:
+        return  # cannot be deeper than it has brackets
+    outside = _STRING.sub(b"", _ESCAPE.sub(b"", body))  # escapes first, so `\"` cannot end a string
+    brackets = outside.translate(None, _NOT_BRACKETS)
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_NESTING:
+        raise InvalidEvent(f"{field} is nested too deeply (more than {MAX_NESTING} levels)", field=field)
+
+
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')  # linear: with escapes gone, no quote inside a string is left
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
 
 
 def _text(value: Any, field: str) -> str:

@@ -196,6 +196,8 @@ def parse_runconfiguration(obj: Mapping[str, Any]) -> RunConfiguration:
     key = RcKey(namespace, name)
     spec = _mapping(obj.get("spec"), "spec", problems)
     run = _mapping(spec.get("run"), "spec.run", problems)
+    if isinstance(spec.get("run"), Mapping) and nonempty(run.get("pipeline")) is None:
+        problems.append("spec.run.pipeline is required: without a pipeline no run can start")
     triggers = _mapping(spec.get("triggers"), "spec.triggers", problems)
     status = _sub(obj, "status")  # written by controllers, not people: read what is usable
 

@@ -262,7 +262,7 @@ def test_no_command_tracebacks_on_any_folder_and_the_good_runconfigurations_stay
                 name,
                 result.exception,
             )
-        explained = json.loads(results["explain"].output)["dependents"]
+        explained = json.loads(results["explain"].stdout)["dependents"]
         assert "dependant-namespace/penguin-pipeline-training-rc" in [d["dependent"] for d in explained]
 
         from kfp_chain.adapters.folder.source import FolderSource

@@ -109,7 +109,7 @@ def test_a_fixed_file_is_indexed_again_and_a_new_problem_is_logged_again(
     folder = tmp_path / "rcs"
     folder_function.get("/readyz")
     (folder / "spec-a-list.yaml").write_text(
-        HEAD + "metadata: {name: speclist, namespace: team}\nspec: {run: {provider: p/kfp}}\n"
+        HEAD + "metadata: {name: speclist, namespace: team}\nspec: {run: {provider: p/kfp, pipeline: pipe}}\n"
     )
     (folder / "no-provider.yaml").write_text(HEAD + "metadata: {name: noprov, namespace: team}\nspec: 5\n")
 

@@ -12,6 +12,7 @@ its last read; `ready()` re-reads a folder (cheap, and what the next event reads
 from __future__ import annotations
 
 from ..dependents import DependentsIndex
+from ..errors import TemporaryError
 from .ports import RunConfigurationSource
 
 __all__ = ["ListIndex"]
@@ -20,6 +21,7 @@ __all__ = ["ListIndex"]
 class ListIndex:
     def __init__(self, source: RunConfigurationSource) -> None:
         self.source = source
+        self.last_error: str | None = None  # why the last readiness read failed, for /readyz
 
     def current(self) -> DependentsIndex:
         return DependentsIndex(self.source.list())
@@ -27,7 +29,12 @@ class ListIndex:
     def ready(self) -> bool:
         check = getattr(self.source, "check", None)
         if callable(check):
-            check()
+            try:
+                check()
+            except TemporaryError as exc:
+                self.last_error = str(exc)
+                return False
+        self.last_error = None
         return True
 
     def invalid_count(self) -> int:

@@ -82,7 +82,8 @@ class App:
         ready = self.ready()
         counter = getattr(self.index, "invalid_count", None)
         invalid = counter() if callable(counter) else 0
-        return ready, {"ready": ready, "invalidRunConfigurations": invalid}
+        why = None if ready else getattr(self.index, "last_error", None)  # an unreachable cluster says so
+        return ready, {"ready": ready, "invalidRunConfigurations": invalid} | ({"reason": why} if why else {})
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -277,6 +278,7 @@ def reconcile_pass(app: App) -> tuple[int, dict[str, Any]]:
     started = time.perf_counter()
     try:
         index = DependentsIndex(app.source.list())
+        app.metrics.observe_index(len(index))
     except TemporaryError as exc:
         log.warning("reconcile pass could not read the RunConfigurations: %s", exc)
         if isinstance(exc, DeploymentFault):
@@ -322,29 +324,35 @@ class DeadLetterApp:
     settings: Settings
     write_event: EventWriter | None
     senders: Authenticator | None = None  # the same sender authentication as the trigger function
+    metrics: Metrics = field(default_factory=Metrics)  # its letters and refusals, on its own /metrics
 
 
 def build_dead_letter_app(settings: Settings) -> DeadLetterApp:
     """Events go to the cluster when RunConfigurations live there; otherwise the log is the record."""
-    senders = build_authenticator(settings, Metrics())
+    metrics = Metrics()
+    senders = build_authenticator(settings, metrics)
     if not settings.from_kubernetes:
-        return DeadLetterApp(settings, None, senders)
+        return DeadLetterApp(settings, None, senders, metrics)
     from ..adapters.kubernetes.client import kubernetes_api_client
     from ..adapters.kubernetes.events import KubernetesEventObserver
 
     writer = KubernetesEventObserver(kubernetes_api_client(), settings.api_version, settings.holder)
-    return DeadLetterApp(settings, writer.write, senders)
+    return DeadLetterApp(settings, writer.write, senders, metrics)
 
 
 def respond_dead_letter(
     app: DeadLetterApp, headers: Mapping[str, str], body: bytes
 ) -> tuple[int, dict[str, Any]]:
+    started = time.perf_counter()
     try:
         letter = parse_dead_letter(headers, body, app.settings.max_body_bytes)
     except InvalidEvent as exc:
         log.warning("rejected dead letter: %s", exc, extra={"field": exc.field, "status": exc.status})
+        app.metrics.observe_request(None, exc.status, time.perf_counter() - started)
         return exc.status, exc.as_body()
-    return 200, handle_dead_letter(letter, app.write_event)
+    answer = handle_dead_letter(letter, app.write_event)
+    app.metrics.observe_request(None, 200, time.perf_counter() - started)
+    return 200, answer
 
 
 # -- plain KFP: the poll (service/poll.py) ---------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
 from ..errors import InvalidEvent
+from ..intake import check_nesting, decode_json
 from ..outcomes import OutcomeKind
 from ..runconfiguration import RcKey, nonempty
 
@@ -60,6 +60,7 @@ class DeadLetter:
 def parse_dead_letter(headers: Mapping[str, str], body: bytes, max_body_bytes: int = 1 << 20) -> DeadLetter:
     if len(body) > max_body_bytes:
         raise InvalidEvent(f"body of {len(body)} bytes exceeds the {max_body_bytes}-byte limit", status=413)
+    check_nesting(body, "body")  # the SDK decodes it with the json module
     try:
         event = from_http({k.lower(): v for k, v in headers.items()}, body)
     except (GenericException, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
@@ -68,8 +69,8 @@ def parse_dead_letter(headers: Mapping[str, str], body: bytes, max_body_bytes: i
     data = event.get_data()
     if isinstance(data, bytes | str):
         try:
-            data = json.loads(data)
-        except ValueError:
+            data = decode_json(data.encode() if isinstance(data, str) else data, "data")
+        except InvalidEvent:
             data = None
     data = data if isinstance(data, Mapping) else {}
     error_data = _decode(attributes.get("knativeerrordata"))
@@ -151,8 +152,8 @@ def _missed(error_data: str | None) -> tuple[RcKey, ...]:
     if not error_data:
         return ()
     try:
-        body = json.loads(error_data)
-    except ValueError:
+        body = decode_json(error_data.encode(), "knativeerrordata")
+    except InvalidEvent:
         return ()
     dependents = body.get("dependents") if isinstance(body, dict) else None
     keys = []

@@ -26,7 +26,7 @@ from ..outcomes import ONE_OFF_NOTE
 from ..planning import Plan, plan
 from ..runconfiguration import ADOPT_RUNS_ANNOTATION, Artifact, RcKey, RunConfiguration
 from ..settings import Settings
-from .inventory import Loaded, load
+from .inventory import Loaded, load, report_skipped
 from .options import parse_key
 from .pending import claim_json, involving, pending_views, print_pending
 from .terminal import console, emit_json
@@ -140,6 +140,12 @@ def event_from(
             param_hint="EVENT.json|NAMESPACE/NAME",
         ) from None
     key = parse_key(target)
+    if key not in loaded.origins and not loaded.index().dependents_of(key):
+        where = "the cluster" if loaded.settings.from_kubernetes else loaded.settings.runconfigurations
+        raise click.BadParameter(
+            f"{target}: no RunConfiguration of that name in {where}, and none triggers on it",
+            param_hint="NAMESPACE/NAME",
+        )
     placeholders = not artifacts
     if placeholders:
         rc = next((r for r in loaded.runconfigurations if r.key == key), None)
@@ -159,6 +165,7 @@ def show_explanation(
 ) -> None:
     """`kfp-chain explain`: load, decide, and show the decisions with what is pending around them."""
     loaded = load(settings)
+    report_skipped(loaded)
     event, placeholders = event_from(target, loaded, status, run_id, artifacts)
     decisions, note = decide(loaded, event)
     pending = involving(

@@ -64,6 +64,8 @@ def _problem_findings(loaded: Loaded, rc: RunConfiguration) -> list[Finding]:
             code = "unknown-policy"
         elif problem.startswith(MAX_AGE_ANNOTATION):
             code = "invalid-max-age"
+        elif problem.startswith("spec.run.pipeline"):
+            code = "missing-pipeline"
         where = ""
         if doc is not None:
             where = f"{doc.file}:{lines.get(text, doc.line)}"
@@ -93,6 +95,15 @@ def findings(loaded: Loaded) -> list[Finding]:
         Finding("error", where.split(":")[0], "unreadable", why, where if ":" in where else "")
         for where, why in loaded.unreadable
     ]
+    if not loaded.runconfigurations and not loaded.unreadable:
+        # A CI job pointed at the wrong folder or namespace must not pass by checking nothing.
+        source = loaded.settings.runconfigurations
+        what = (
+            "the cluster"
+            if loaded.settings.from_kubernetes
+            else f"{source} (no *.yaml or *.yml file holds one)"
+        )
+        found.append(Finding("error", source, "empty-source", f"no RunConfiguration found in {what}"))
     for key, where in loaded.duplicates:
         found.append(
             Finding(

@@ -20,7 +20,8 @@ import click
 
 from ..runconfiguration import RcKey
 from ..settings import Settings
-from .inventory import Loaded, load
+from .inventory import Loaded, load, report_skipped
+from .options import Misconfigured
 
 __all__ = [
     "GRAPH_FORMATS",
@@ -190,7 +191,10 @@ def as_json(nodes: list[RcKey], missing: set[RcKey], edges: list[Edge], fan_in: 
 
 def show_graph(settings: Settings, fmt: GraphFormat, out_path: Path | None) -> None:
     """`kfp-chain graph`: the graph in `fmt`, to `out_path` or stdout."""
+    if fmt == "png" and out_path is None and sys.stdout.isatty():
+        raise Misconfigured("--format png is binary: pass --out FILE.png, or redirect stdout to a file")
     loaded = load(settings)
+    report_skipped(loaded)
     nodes, missing, edges = graph_of(loaded)
     fan_in = {rc.key for rc in loaded.runconfigurations if rc.fan_in}
     data: bytes

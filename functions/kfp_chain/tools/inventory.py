@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
+
 from ..adapters.folder.files import Document, read_folder
 from ..adapters.ports import ClaimInfo, Ledger, Trigger
 from ..dependents import DependentsIndex
@@ -23,7 +25,7 @@ from ..rc_schema import read_runconfiguration
 from ..runconfiguration import RcKey, RunConfiguration
 from ..settings import Settings
 
-__all__ = ["Loaded", "first_line", "load"]
+__all__ = ["Loaded", "first_line", "load", "report_skipped"]
 
 
 @dataclass
@@ -103,6 +105,20 @@ def _load_folder(settings: Settings) -> Loaded:
                     key = (RcKey.parse(row["dependent"]), RcKey.parse(upstream), run_id)
                     loaded.kfp_run_ids[key] = row["kfpRunId"]
     return loaded
+
+
+def report_skipped(loaded: Loaded) -> None:
+    """One line on stderr per file or object a command could not read, so that a skip is never silent.
+
+    stderr, so that the command's own output (a graph, JSON) stays what it was; `validate` reports
+    the same as error findings instead.
+    """
+    for where, why in loaded.unreadable:
+        click.echo(f"kfp-chain: skipped {where}: {why}", err=True)
+    for key, where in loaded.duplicates:
+        click.echo(
+            f"kfp-chain: skipped {where}: {key} is defined again (first in {loaded.origins[key]})", err=True
+        )
 
 
 def _parse_into(loaded: Loaded, documents: Iterable[tuple[str, dict[str, Any]]]) -> None:

@@ -29,10 +29,12 @@ __all__ = [
     "run_id_option",
     "runconfigurations_option",
     "settings_for",
+    "source_argument",
     "status_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+SOURCE = "kfp_chain.source"  # where `source_argument` leaves a positional FOLDER for `--runconfigurations`
 Output = Literal["text", "json"]
 
 
@@ -83,8 +85,25 @@ def runconfigurations_option(
         show_envvar=True,
         metavar=metavar,
         help=help,
-        callback=lambda _ctx, _param, value: settings_for(value),
+        callback=lambda ctx, _param, value: settings_for(ctx.meta.get(SOURCE) or value),
     )
+
+
+def source_argument(command: F) -> F:
+    """`[FOLDER]`: the source as a positional argument, as `kubectl apply -f` and kubeconform take it.
+
+    Eager, so that it is known before `--runconfigurations` turns the source into settings; when
+    given, it wins over RUNCONFIGURATIONS and the option.
+    """
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.meta[SOURCE] = value
+
+    return click.argument(
+        "source", required=False, metavar="[FOLDER|kubernetes]", is_eager=True, expose_value=False,
+        callback=remember,
+    )(command)  # fmt: skip
 
 
 def output_option(command: F) -> F:

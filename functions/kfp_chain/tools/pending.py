@@ -26,7 +26,7 @@ from ..planning import plan_one
 from ..reconcile import Pending, pending_triggers
 from ..runconfiguration import RcKey, RunConfiguration
 from ..settings import Settings
-from .inventory import load
+from .inventory import load, report_skipped
 from .terminal import console, emit_json
 
 __all__ = [
@@ -180,8 +180,10 @@ def _schedules_line(body: dict[str, Any]) -> str:
 
 def reconcile_now(settings: Settings, dry_run: bool, output: str) -> int:
     """`kfp-chain reconcile [--dry-run]`: one pass (or its dry run) and its report; the exit status."""
-    if dry_run:
+    if dry_run or not settings.from_kubernetes:  # a folder's files are read for their names
         loaded = load(settings)
+        report_skipped(loaded)
+    if dry_run:
         if output == "json":
             emit_json(dry_run_report(settings, loaded.runconfigurations, loaded.claims))
             return 0

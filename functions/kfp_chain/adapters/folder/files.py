@@ -101,7 +101,13 @@ def read_file(path: Path, name: str) -> tuple[list[Document], list[Unreadable]]:
         if path.stat().st_size > MAX_FILE_BYTES:
             return [], [Unreadable(name, f"larger than {MAX_FILE_BYTES >> 20} MiB")]
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # Python's codec text names neither the file nor the fix
+        return [], [
+            Unreadable(
+                name, f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}): save it as UTF-8"
+            )
+        ]
+    except OSError as exc:
         return [], [Unreadable(name, _first_line(exc))]
     documents: list[Document] = []
     unreadable: list[Unreadable] = []

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ...errors import BackendUnavailable
 from ...invalid import InvalidObject, InvalidObjects, blocking_problems
 from ...rc_schema import read_runconfiguration
 from ...runconfiguration import API_GROUP, Artifact, RcKey, RunConfiguration
@@ -73,6 +74,8 @@ class FolderSource:
         Each file is parsed and checked once per content (a digest of its bytes): checking against
         the CRD schema costs ~0.25 ms an object, and the list index reads the folder per event.
         """
+        if not self.folder.is_dir():  # not "no RunConfigurations": an event would be acknowledged unread
+            raise BackendUnavailable(f"the RunConfigurations folder {self.folder} is gone or not a folder")
         valid: dict[RcKey, RunConfiguration] = {}
         invalid: InvalidObjectList = []
         paths = yaml_files(self.folder)

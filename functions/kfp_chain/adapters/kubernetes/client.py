@@ -22,12 +22,18 @@ def kubernetes_api_client() -> k8s.ApiClient:
     try:
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
+        path = os.environ.get("KUBECONFIG") or None
         try:
-            config.load_kube_config(
-                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
-            )
-        except (config.ConfigException, OSError) as exc:
+            config.load_kube_config(config_file=path, client_configuration=configuration)
+        except Exception as exc:  # a malformed file fails in yaml, or deep in the loader (TypeError...)
+            where = path or os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)
             raise ConfigurationError(
-                f"RUNCONFIGURATIONS=kubernetes but there is no in-cluster config and no usable KUBECONFIG: {exc}"
+                "RUNCONFIGURATIONS=kubernetes but there is no in-cluster config and the kubeconfig "
+                f"{where} is not usable: {_first_line(exc)}"
             ) from exc
     return k8s.ApiClient(configuration)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{lines[0]} ({type(exc).__name__})" if lines else type(exc).__name__

@@ -91,6 +91,7 @@ class WatchIndex:
         self._next_resync = 0.0
         self._fork_hook = False
         self.resource_version = ""
+        self.last_error: str | None = None  # why the last list or watch failed, for /readyz
         # counters, for metrics and tests
         self.lists = 0
         self.relists_after_gone = 0
@@ -181,6 +182,7 @@ class WatchIndex:
                     break
                 failures += 1
                 self.reconnects += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
                 delay *= 0.5 + random.random() / 2  # jitter: replicas must not reconnect in lockstep
                 log.warning(
@@ -201,6 +203,7 @@ class WatchIndex:
         self._last_sync = now
         self._next_resync = now + self.resync_seconds
         self.resource_version = resource_version
+        self.last_error = None
         if not self._ready.is_set():
             self._ready.set()
             log.info("RunConfiguration index filled", extra={"size": len(self._index)})

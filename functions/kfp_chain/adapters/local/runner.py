@@ -407,6 +407,18 @@ def start_by_hand(settings: Settings, key: RcKey, wait: bool = True) -> str:
         settings.pipelines_dir, settings.local_dir / "runs", settings.state_db, settings.event_sink
     )
     try:
-        return launcher.start_run(request)
+        run_id = launcher.start_run(request)
     finally:
         launcher.close(wait=wait)
+    if wait and settings.event_sink:
+        run = next((r for r in list_runs(settings.state_db) if r.run_id == run_id), None)
+        status = run.event_status if run is not None else None
+        if status is None or not 200 <= status < 300:
+            answer = "nothing answered" if status is None else f"it answered HTTP {status}"
+            raise BackendUnavailable(
+                f"run {run_id} finished, but its run-completion event was not taken at {settings.event_sink} "
+                f"({answer}): start the function first (RUNCONFIGURATIONS={settings.runconfigurations} "
+                "make serve) or point KFP_CHAIN_EVENT_SINK at it; `kfp-chain reconcile` starts what "
+                "depends on the run meanwhile"
+            )
+    return run_id
