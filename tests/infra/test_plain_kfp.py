@@ -10,6 +10,7 @@ Argo Events variant's Sensor (components/workflow-nudge-argo-events), built the 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from typing import Any
@@ -21,7 +22,7 @@ from kfp_chain.workflow_events import Nudge, recognise
 
 from tests.nudge.workflows import apiserver_event, argo_event_data, workflow
 
-from .manifests import INFRA, PLAIN_KFP, Resource, build, containers, find
+from .manifests import INFRA, PLAIN_KFP, REPO, Resource, build, containers, find
 from .test_argo_events import _resolve, _validator
 from .test_security import _crd_schema, _env, _selects, _undeclared
 
@@ -82,6 +83,8 @@ def test_a_pingsource_posts_a_poll_pass_to_the_poll_service_every_minute(rendere
     poll = _service(rendered, "kfp-chain-poll")
     assert poll["metadata"]["namespace"] == ping["metadata"]["namespace"]
     assert _raw_env(poll)["FUNCTION_TARGET"]["value"] == "on_kfp_poll"
+    main = (REPO / "functions" / "main.py").read_text()
+    assert "on_kfp_poll" in {n.name for n in ast.walk(ast.parse(main)) if isinstance(n, ast.FunctionDef)}
     assert _one(rendered, "PingSource", "kfp-chain-reconcile"), "reconcile still runs beside the poll"
 
 

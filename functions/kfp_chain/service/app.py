@@ -9,6 +9,7 @@ the Knative delivery contract: 2xx handled (including duplicates and "nothing de
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,10 +30,12 @@ from ..observability.tracing import TracingObserver, event_span
 from ..outcomes import Observer, OutcomeKind, Report
 from ..runconfiguration import RcKey
 from ..settings import Settings
+from ..workflow_events import recognise
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
 from .on_change import on_change_pass
 from .schedules import ScheduleSync, build_schedule_sync, schedules_pass
+from .nudge import respond_workflow
 from .upstream import UpstreamCheck
 
 __all__ = [
@@ -65,6 +68,8 @@ class App:
     senders: Authenticator | None = None  # KFP_CHAIN_AUTH=oidc: who may POST (auth.py)
     upstream: UpstreamCheck | None = None  # KFP_CHAIN_VERIFY_UPSTREAM=true (upstream.py)
     schedules: ScheduleSync | None = None  # KFP_CHAIN_SCHEDULES=true: reconcile syncs recurring runs
+    poller: Any = None  # plain KFP: the service.poll.Poller that Workflow nudges go through (nudge.py)
+    _poller_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def index(self) -> IndexProvider:
@@ -83,6 +88,14 @@ class App:
         counter = getattr(self.index, "invalid_count", None)
         invalid = counter() if callable(counter) else 0
         return ready, {"ready": ready, "invalidRunConfigurations": invalid}
+
+    def nudge_poller(self) -> Any:
+        """Built on the first Workflow event: a trigger function fed by kfp-operator never needs one."""
+        if self.poller is None:
+            with self._poller_lock:
+                if self.poller is None:
+                    self.poller = build_poller(self.settings, self)
+        return self.poller
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -227,6 +240,10 @@ def respond(app: App, headers: Mapping[str, str], body: bytes) -> tuple[int, dic
     try:
         event = parse_request(headers, body, app.settings.max_body_bytes)
     except InvalidEvent as exc:
+        # Not a run-completion: perhaps a KFP run's Argo Workflow (plain KFP's nudge, nudge.py).
+        workflow = recognise(headers, body) if exc.status == 400 else None
+        if workflow is not None:
+            return respond_workflow(app, workflow)
         log.warning("rejected event: %s", exc, extra={"field": exc.field, "status": exc.status})
         app.metrics.observe_request(None, exc.status, time.perf_counter() - started)
         return exc.status, exc.as_body()
@@ -362,12 +379,19 @@ def build_poll_app(settings: Settings) -> PollApp:
     """The poller on the chain's own ledger and launcher, KFP's runs, the artifact resolver and the mark."""
     if not settings.kfp_host:
         raise ConfigurationError("the poll of plain KFP needs KFP_HOST")
+    app = build_reconcile_app(settings)
+    return PollApp(app, build_poller(settings, app))
+
+
+def build_poller(settings: Settings, app: App) -> Any:
+    """A `service.poll.Poller` on `app`'s chain: the poll's, or the trigger function's for nudges."""
+    if not settings.kfp_host:
+        raise ConfigurationError("the poll of plain KFP needs KFP_HOST")
     from ..adapters.kfp.launcher import kfp_client, pipeline_display_name
     from ..adapters.kfp.runs import KfpRunLister
     from ..observability.metrics import PollMetrics
     from .poll import Poller, PollOptions
 
-    app = build_reconcile_app(settings)
     host, token, token_file, namespace, timeout = (
         settings.kfp_host,
         settings.kfp_token,
@@ -392,8 +416,7 @@ def build_poll_app(settings: Settings) -> PollApp:
     )
     metrics = PollMetrics(app.metrics.registry)
     resolver = _resolver(settings, client, app.closers)
-    poller = Poller(app.chain, runs, _mark_store(settings), resolver, options, metrics.observe)
-    return PollApp(app, poller)
+    return Poller(app.chain, runs, _mark_store(settings), resolver, options, metrics.observe)
 
 
 def _mark_store(settings: Settings) -> Any:
