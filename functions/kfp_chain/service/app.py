@@ -9,7 +9,6 @@ the Knative delivery contract: 2xx handled (including duplicates and "nothing de
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,9 +32,9 @@ from ..settings import Settings
 from ..workflow_events import recognise
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
+from .nudge import respond_workflow
 from .on_change import on_change_pass
 from .schedules import ScheduleSync, build_schedule_sync, schedules_pass
-from .nudge import respond_workflow
 from .upstream import UpstreamCheck
 
 __all__ = [
@@ -69,7 +68,6 @@ class App:
     upstream: UpstreamCheck | None = None  # KFP_CHAIN_VERIFY_UPSTREAM=true (upstream.py)
     schedules: ScheduleSync | None = None  # KFP_CHAIN_SCHEDULES=true: reconcile syncs recurring runs
     poller: Any = None  # plain KFP: the service.poll.Poller that Workflow nudges go through (nudge.py)
-    _poller_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def index(self) -> IndexProvider:
@@ -88,14 +86,6 @@ class App:
         counter = getattr(self.index, "invalid_count", None)
         invalid = counter() if callable(counter) else 0
         return ready, {"ready": ready, "invalidRunConfigurations": invalid}
-
-    def nudge_poller(self) -> Any:
-        """Built on the first Workflow event: a trigger function fed by kfp-operator never needs one."""
-        if self.poller is None:
-            with self._poller_lock:
-                if self.poller is None:
-                    self.poller = build_poller(self.settings, self)
-        return self.poller
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -392,16 +382,10 @@ def build_poller(settings: Settings, app: App) -> Any:
     from ..observability.metrics import PollMetrics
     from .poll import Poller, PollOptions
 
-    host, token, token_file, namespace, timeout = (
-        settings.kfp_host,
-        settings.kfp_token,
-        settings.kfp_token_file,
-        settings.kfp_namespace,
-        settings.request_timeout,
-    )
+    host, s = settings.kfp_host, settings
 
     def client() -> Any:
-        return kfp_client(host, token, token_file, namespace, timeout)
+        return kfp_client(host, s.kfp_token, s.kfp_token_file, s.kfp_namespace, s.request_timeout)
 
     runs = KfpRunLister(client)
     options = PollOptions(

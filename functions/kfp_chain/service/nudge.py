@@ -13,6 +13,7 @@ An `Ignored` event is answered 200. Every answer is counted in `kfp_chain_workfl
 from __future__ import annotations
 
 import logging
+import threading
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["NudgeResult", "respond_workflow"]
 
 log = logging.getLogger("kfp_chain.nudge")
+_building = threading.Lock()
 
 
 class NudgeResult(StrEnum):
@@ -50,7 +52,7 @@ def respond_workflow(app: App, seen: Nudge | Ignored) -> tuple[int, dict[str, An
         "sender": seen.sender,
     }
     try:
-        report = app.nudge_poller().handle_run(seen.run_id, seen.namespace)
+        report = _poller(app).handle_run(seen.run_id, seen.namespace)
         status, result = _judge(report)
         body = {"nudge": nudge, **report.as_body()}
     except ConfigurationError as exc:
@@ -62,6 +64,17 @@ def respond_workflow(app: App, seen: Nudge | Ignored) -> tuple[int, dict[str, An
     app.metrics.workflow_events.labels(result).inc()
     log.info("workflow nudge: %s", result, extra={**nudge, "result": str(result), "status": status})
     return status, body
+
+
+def _poller(app: App) -> Any:
+    """Built on the first Workflow event: a trigger function fed by kfp-operator never needs one."""
+    from .app import build_poller
+
+    if app.poller is None:
+        with _building:
+            if app.poller is None:
+                app.poller = build_poller(app.settings, app)
+    return app.poller
 
 
 def _judge(report: Any) -> tuple[int, NudgeResult]:
