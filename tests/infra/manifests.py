@@ -19,8 +19,10 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "ALL_OVERLAYS",
     "INFRA",
     "OVERLAYS",
+    "PLAIN_KFP",
     "REPO",
     "Resource",
     "all_yaml_files",
@@ -34,6 +36,10 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 OVERLAYS = ("local-kind", "production")
+# Kubeflow Pipelines without kfp-operator (docs/plain-kfp.md): no Broker, no Argo Events; checked on its own in
+# test_plain_kfp.py and, where a check holds for every overlay, with the others.
+PLAIN_KFP = "plain-kfp"
+ALL_OVERLAYS = (*OVERLAYS, PLAIN_KFP)
 
 Resource = dict[str, Any]
 
@@ -94,13 +100,22 @@ def _local(folder: Path, entry: str) -> Path:
     return path
 
 
+def _resource(folder: Path, entry: str) -> list[Resource]:
+    path = _local(folder, entry)
+    if path.is_dir():
+        return build(path)
+    if not path.is_relative_to(folder.resolve()):
+        # kustomize's load restrictor: a file outside the folder only through a kustomization of its own.
+        raise RenderError(f"{folder} lists {entry!r}, a file outside its folder")
+    return load_yaml(path)
+
+
 def build(folder: Path) -> list[Resource]:
     """Render the kustomization in `folder` (a Kustomization or a Component)."""
     spec = _kustomization(folder)
     resources: list[Resource] = []
     for entry in spec.get("resources", []):
-        path = _local(folder, entry)
-        resources.extend(build(path) if path.is_dir() else load_yaml(path))
+        resources.extend(_resource(folder, entry))
     _generate_config_maps(spec, resources)
     for entry in spec.get("components", []):
         _apply_component(_local(folder, entry), resources)
@@ -113,8 +128,7 @@ def _apply_component(folder: Path, resources: list[Resource]) -> None:
     if spec.get("kind") != "Component":
         raise RenderError(f"{folder.relative_to(REPO)} is listed as a component but is a {spec.get('kind')}")
     for entry in spec.get("resources", []):
-        path = _local(folder, entry)
-        resources.extend(build(path) if path.is_dir() else load_yaml(path))
+        resources.extend(_resource(folder, entry))
     _generate_config_maps(spec, resources)
     _apply_transformers(folder, spec, resources)
 

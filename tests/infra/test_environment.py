@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from kfp_chain.settings import ENVIRONMENT_VARIABLES
 
-from .manifests import INFRA, OVERLAYS, build, env_names, find
+from .manifests import ALL_OVERLAYS, INFRA, build, env_names, find
 
 # Read by functions-framework's CLI/gunicorn, not by kfp_chain.
 FRAMEWORK_VARIABLES = {"FUNCTION_TARGET", "THREADS", "WORKERS"}
@@ -32,7 +32,7 @@ def test_the_exemptions_name_documented_variables() -> None:
     assert not FRAMEWORK_VARIABLES & set(ENVIRONMENT_VARIABLES)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_every_env_name_in_the_manifests_is_documented(overlay: str) -> None:
     for service in find(build(INFRA / "overlays" / overlay), "Service"):
         names = env_names(service)
@@ -42,14 +42,14 @@ def test_every_env_name_in_the_manifests_is_documented(overlay: str) -> None:
         assert not set(names) & set(NOT_IN_CLUSTER), f"{service['metadata']['name']} sets a local-only name"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_the_trigger_service_sets_every_setting_that_applies_in_a_cluster(overlay: str) -> None:
     (service,) = find(build(INFRA / "overlays" / overlay), "Service", "kfp-chain-trigger")
     missing = set(ENVIRONMENT_VARIABLES) - set(NOT_IN_CLUSTER) - set(env_names(service))
     assert not missing, f"kfp-chain-trigger does not set {sorted(missing)}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_the_dead_letter_service_reads_runconfigurations_from_kubernetes(overlay: str) -> None:
     (service,) = find(build(INFRA / "overlays" / overlay), "Service", "kfp-chain-dead-letter")
     assert set(env_names(service)) >= DEAD_LETTER_VARIABLES

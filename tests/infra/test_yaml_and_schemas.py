@@ -13,7 +13,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from .manifests import INFRA, OVERLAYS, all_yaml_files, build, find, load_yaml
+from .manifests import ALL_OVERLAYS, INFRA, PLAIN_KFP, all_yaml_files, build, find, load_yaml
 
 # Oldest Kubernetes minor still commonly run with current Knative (1.16+ needs 1.30+); the schemas ship
 # inside kubernetes-validate, so this works offline.
@@ -26,6 +26,8 @@ CORE_KINDS = {
     "ConfigMap",
     "NetworkPolicy",
 }
+# What overlays/plain-kfp adds: the poll's watermark Role and the RunConfiguration CRD.
+PLAIN_KFP_KINDS = {"Role", "RoleBinding", "CustomResourceDefinition"}
 
 
 def test_the_pinned_kubernetes_version_is_one_kubernetes_validate_ships() -> None:
@@ -40,18 +42,19 @@ def test_every_yaml_file_parses_to_mappings_or_patch_lists(path: Any) -> None:
         assert isinstance(document, dict | list)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_core_objects_validate_strictly(overlay: str) -> None:
-    resources = [r for r in build(INFRA / "overlays" / overlay) if r["kind"] in CORE_KINDS]
-    assert {r["kind"] for r in resources} == CORE_KINDS
+    kinds = CORE_KINDS | PLAIN_KFP_KINDS if overlay == PLAIN_KFP else CORE_KINDS
+    resources = [r for r in build(INFRA / "overlays" / overlay) if r["kind"] in kinds]
+    assert {r["kind"] for r in resources} == kinds
     for resource in resources:
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_knative_pod_templates_are_valid_pod_specs(overlay: str) -> None:
     services = find(build(INFRA / "overlays" / overlay), "Service")
-    assert len(services) == 3
+    assert len(services) == (4 if overlay == PLAIN_KFP else 3)  # plain KFP adds the poll function
     for service in services:
         spec = copy.deepcopy(service["spec"]["template"]["spec"])
         # Knative-only fields on top of the PodSpec.

@@ -187,6 +187,15 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # Plain KFP (workflow_events.py): Argo Workflow events reaching the trigger function.
+        self.workflow_events = Counter(
+            "kfp_chain_workflow_events",
+            "Argo Workflow events answered by the trigger function, by result: nudged (a finished KFP run "
+            "looked up and handed on), retry (503: KFP or ML Metadata did not answer yet), or why it was "
+            "ignored (not-kfp, not-finished, deleted, not-a-workflow; acknowledged).",
+            ["result"],
+            registry=r,
+        )
 
         self.invalid_runconfigurations = Gauge(
             "kfp_chain_invalid_runconfigurations",

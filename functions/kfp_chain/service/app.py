@@ -29,8 +29,10 @@ from ..observability.tracing import TracingObserver, event_span
 from ..outcomes import Observer, OutcomeKind, Report
 from ..runconfiguration import RcKey
 from ..settings import Settings
+from ..workflow_events import recognise
 from .auth import Authenticator, build_authenticator
 from .dead_letter import EventWriter, handle_dead_letter, parse_dead_letter
+from .nudge import respond_workflow
 from .on_change import on_change_pass
 from .schedules import ScheduleSync, build_schedule_sync, schedules_pass
 from .upstream import UpstreamCheck
@@ -65,6 +67,7 @@ class App:
     senders: Authenticator | None = None  # KFP_CHAIN_AUTH=oidc: who may POST (auth.py)
     upstream: UpstreamCheck | None = None  # KFP_CHAIN_VERIFY_UPSTREAM=true (upstream.py)
     schedules: ScheduleSync | None = None  # KFP_CHAIN_SCHEDULES=true: reconcile syncs recurring runs
+    poller: Any = None  # plain KFP: the service.poll.Poller that Workflow nudges go through (nudge.py)
 
     @property
     def index(self) -> IndexProvider:
@@ -228,6 +231,10 @@ def respond(app: App, headers: Mapping[str, str], body: bytes) -> tuple[int, dic
     try:
         event = parse_request(headers, body, app.settings.max_body_bytes)
     except InvalidEvent as exc:
+        # Not a run-completion: perhaps a KFP run's Argo Workflow (plain KFP's nudge, nudge.py).
+        workflow = recognise(headers, body) if exc.status == 400 else None
+        if workflow is not None:
+            return respond_workflow(app, workflow)
         log.warning("rejected event: %s", exc, extra={"field": exc.field, "status": exc.status})
         app.metrics.observe_request(None, exc.status, time.perf_counter() - started)
         return exc.status, exc.as_body()
@@ -370,71 +377,10 @@ def build_poll_app(settings: Settings) -> PollApp:
     """The poller on the chain's own ledger and launcher, KFP's runs, the artifact resolver and the mark."""
     if not settings.kfp_host:
         raise ConfigurationError("the poll of plain KFP needs KFP_HOST")
-    from ..adapters.kfp.launcher import kfp_client, pipeline_display_name
-    from ..adapters.kfp.runs import KfpRunLister
-    from ..observability.metrics import PollMetrics
-    from .poll import Poller, PollOptions
+    from .polling import build_poller
 
     app = build_reconcile_app(settings)
-    host, token, token_file, namespace, timeout = (
-        settings.kfp_host,
-        settings.kfp_token,
-        settings.kfp_token_file,
-        settings.kfp_namespace,
-        settings.request_timeout,
-    )
-
-    def client() -> Any:
-        return kfp_client(host, token, token_file, namespace, timeout)
-
-    runs = KfpRunLister(client)
-    options = PollOptions(
-        lookback=timedelta(seconds=settings.poll_lookback_seconds),
-        multi_user=settings.multi_user,
-        namespaces=settings.namespaces,
-        kfp_namespace=settings.kfp_namespace,
-        default_experiment=settings.default_experiment,
-        pipeline_of=lambda rc: pipeline_display_name(rc.pipeline, rc.key.namespace, settings.pipeline_naming)[
-            0
-        ],
-    )
-    metrics = PollMetrics(app.metrics.registry)
-    resolver = _resolver(settings, client, app.closers)
-    poller = Poller(app.chain, runs, _mark_store(settings), resolver, options, metrics.observe)
-    return PollApp(app, poller)
-
-
-def _mark_store(settings: Settings) -> Any:
-    lookback = timedelta(seconds=settings.poll_lookback_seconds)
-    if settings.from_kubernetes:
-        from ..adapters.kubernetes.client import kubernetes_api_client
-        from ..adapters.kubernetes.mark import ConfigMapMarkStore
-
-        return ConfigMapMarkStore(
-            kubernetes_api_client(), settings.poll_mark, lookback, settings.request_timeout
-        )
-    from ..adapters.folder.mark import SqliteMarkStore
-
-    return SqliteMarkStore(settings.state_db, lookback)
-
-
-def _resolver(
-    settings: Settings, client_factory: Callable[[], Any], closers: list[Callable[[], None]]
-) -> Callable[[], Any]:
-    """The ArtifactResolver KFP_CHAIN_ARTIFACT_SOURCE names, made when a run first needs its outputs."""
-
-    def make() -> Any:
-        if settings.artifact_source == "kfp":  # KFP's native task API (the line after 2.18)
-            from ..adapters.kfp.artifacts import KfpArtifactResolver
-
-            return KfpArtifactResolver(client_factory)
-        from ..adapters.mlmd import MlmdArtifactResolver  # ML Metadata over gRPC (KFP <= 2.18)
-
-        resolver = MlmdArtifactResolver(settings.mlmd_address, sum(settings.request_timeout))
-        closers.append(resolver.close)
-        return resolver
-
-    return make
+    return PollApp(app, build_poller(settings, app))
 
 
 def poll_pass(poll: PollApp, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
