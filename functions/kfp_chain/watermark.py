@@ -11,6 +11,9 @@ Rules, each a guarantee the tests break on purpose:
 - a pass lists `finished_at >= at - lookback`: a run KFP learns up to `lookback` late (its
   persistence agent writes `finished_at` after the fact) is still listed by a later pass;
 - a listed run that is in `handled` is skipped: overlapping passes do not hand a run twice;
+- a listed run below `at - lookback` is skipped unless it is waiting: a waiting run pulls the
+  listing further back than `handled` remembers (it was pruned at `at - lookback`), and what is
+  listed there was decided before it was pruned;
 - `at` only grows (a run pruned from `handled` must never be listed again), and never past a run
   that could not be handled (`waiting`: a temporary fault such as ML Metadata down, or not knowing
   the run yet): while one waits, `at` stays at or below its `finished_at`, so it stays listed;
@@ -46,9 +49,13 @@ def listed_since(mark: Mark, lookback: timedelta, now: datetime) -> datetime:
     return base - lookback
 
 
-def unhandled(mark: Mark, runs: Iterable[Done]) -> list[Done]:
+def unhandled(mark: Mark, runs: Iterable[Done], lookback: timedelta) -> list[Done]:
     """The listed completions a pass must decide, oldest first; those already handled are skipped."""
-    return sorted({r for r in runs if r not in mark.handled}, key=lambda r: (r[1], r[0]))
+    floor = None if mark.at is None else mark.at - lookback
+    return sorted(
+        {r for r in runs if r not in mark.handled and (floor is None or r[1] >= floor or r in mark.waiting)},
+        key=lambda r: (r[1], r[0]),
+    )
 
 
 def advance(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from kfp_chain.watermark import Done, Mark, advance, from_json, listed_since, merge, to_json, unhandled
 
@@ -35,7 +35,7 @@ mark_st = st.builds(
 @settings(deadline=None)  # no timing: a loaded machine must not fail a property
 @given(mark_st, st.sets(done_st, max_size=12), st.data())
 def test_the_mark_never_moves_back_nor_past_a_waiting_run(mark: Mark, listed: set[Done], data) -> None:
-    todo = unhandled(mark, listed)
+    todo = unhandled(mark, listed, LOOKBACK)
     waiting = set(data.draw(st.sets(st.sampled_from(todo)) if todo else st.just(set())))
     handled = [d for d in todo if d not in waiting]
     new = advance(mark, listed, handled, waiting, LOOKBACK)
@@ -48,10 +48,10 @@ def test_the_mark_never_moves_back_nor_past_a_waiting_run(mark: Mark, listed: se
     since = listed_since(new, LOOKBACK, at(5000))
     for run in waiting | (set(mark.waiting) - set(handled)):
         assert run[1] >= since, "a run that could not be handled is no longer listed"
-        assert unhandled(new, [run]) == [run]
+        assert unhandled(new, [run], LOOKBACK) == [run]
     for run in todo:
         if run not in waiting and run[1] >= since:
-            assert unhandled(new, [run]) == [], "a handled run would be handed again"
+            assert unhandled(new, [run], LOOKBACK) == [], "a handled run would be handed again"
 
 
 @settings(deadline=None)  # no timing: a loaded machine must not fail a property
@@ -81,7 +81,7 @@ def test_the_mark_reads_back_as_written(mark: Mark) -> None:
 def test_a_retried_run_finishing_again_is_a_new_completion() -> None:
     first = advance(Mark(), [("r1", at(10))], [("r1", at(10))], [], LOOKBACK)
 
-    assert unhandled(first, [("r1", at(10)), ("r1", at(70))]) == [("r1", at(70))]
+    assert unhandled(first, [("r1", at(10)), ("r1", at(70))], LOOKBACK) == [("r1", at(70))]
 
 
 runs_st = st.lists(
@@ -102,7 +102,7 @@ def simulate(runs: list[tuple[int, int]], faults: set[tuple[int, int]], pollers:
             since = listed_since(mark, LOOKBACK, at(now))
             listed = [(r, f) for r, f, seen in completions if seen <= now and f >= since]
             handled, waiting = [], []
-            for run in unhandled(mark, listed):
+            for run in unhandled(mark, listed, LOOKBACK):
                 if (tick, int(run[0][1:])) in faults:
                     waiting.append(run)
                 else:
@@ -113,6 +113,7 @@ def simulate(runs: list[tuple[int, int]], faults: set[tuple[int, int]], pollers:
 
 
 @settings(max_examples=150, deadline=None)
+@example(runs=[(0, 0), (0, 0), (0, 0), (181, 240), (301, 0)], faults={(480, 3)})  # pruned, then listed again
 @given(runs_st, st.sets(st.tuples(st.integers(0, 1500).map(lambda t: t - t % PERIOD), st.integers(0, 24))))
 def test_one_poller_hands_every_run_once_however_late_it_is_learned_and_whatever_faults(runs, faults) -> None:
     handed = simulate(runs, faults, pollers=1)

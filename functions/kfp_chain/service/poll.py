@@ -197,7 +197,7 @@ class Poller:
                 mark = self.marks.load()
                 index = self.index.current()
                 done: Done = (run.run_id, run.finished_at)
-                if not unhandled(mark, [done]):
+                if not unhandled(mark, [done], self.options.lookback):
                     report.count(RunResult.ALREADY)
                 else:
                     result = self._decide(run, index, mark, report, dry_run=False)
@@ -223,7 +223,7 @@ class Poller:
                 if run.finished_at is not None:
                     found.setdefault((run.run_id, run.finished_at), run)
         report.seen = len(found)
-        todo = unhandled(mark, found)
+        todo = unhandled(mark, found, self.options.lookback)
         for _ in range(len(found) - len(todo)):
             report.count(RunResult.ALREADY)
         if not todo:  # nothing new: no RunConfiguration read, no mark written
