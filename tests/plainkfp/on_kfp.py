@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from kfp_chain.cli import main
 from kfp_chain.service.app import App, build_reconcile_app
@@ -19,6 +20,7 @@ from kfp_chain.settings import Settings
 from kfp_fakes.kfp import FakeKfp
 
 from tests.builders import rc
+from tests.support import ROOT
 
 Reconcile = Callable[..., tuple[int, dict[str, Any]]]
 
@@ -83,6 +85,12 @@ def cron(expression: str, start: str | None = None, end: str | None = None) -> d
     if end:
         entry["endTime"] = end
     return entry
+
+
+def apply_examples(kube: Any) -> None:
+    """The seed tutorial's RunConfigurations as `kubectl apply -f examples/resources` leaves them."""
+    for path in sorted((ROOT / "examples" / "resources").glob("runconfiguration_*.yaml")):
+        kube.put(yaml.safe_load(path.read_text()))
 
 
 def owned_by(kfp: FakeKfp, key: str) -> list[dict[str, Any]]:

@@ -14,12 +14,11 @@ import pytest
 from kfp_chain.adapters.kfp.launcher import KfpLauncher
 from kfp_chain.adapters.ports import RunRequest
 from kfp_chain.runconfiguration import RcKey
-from kfp_fakes.mlmd import Task
 
 from tests.builders import EXAMPLES_RC, TRAINING_RC, seed_objects
+from tests.plainkfp.seed_story import EXAMPLES_STATUS, finish_in_mlmd, training_runs
 
 EXAMPLES = "gs://penguin/examples/run-1/CsvExampleGen/examples"
-EXAMPLES_STATUS = ("base-namespace", "penguin-pipeline-examples-rc")
 
 
 def examples_run(kfp) -> str:
@@ -35,17 +34,6 @@ def finish_with_examples(kfp, run_id: str) -> None:
     tasks = pytest.importorskip("kfp_fakes.kfp.tasks", reason="the KFP fake's native task API")
     kfp.add_tasks(run_id, [tasks.FakeTask("CsvExampleGen", outputs={"examples": [EXAMPLES]})])
     kfp.finish_run(run_id, "SUCCEEDED")
-
-
-def finish_in_mlmd(kfp, mlmd, run_id: str) -> str:
-    """The run as KFP <= 2.18 leaves it: finished in KFP, its outputs in ML Metadata; the URI."""
-    recorded = mlmd.record_run(run_id, "penguin-pipeline-examples", [Task("CsvExampleGen", {"examples": {}})])
-    kfp.finish_run(run_id, "SUCCEEDED")
-    return recorded.uri("CsvExampleGen", "examples")
-
-
-def training_runs(kfp) -> list[dict]:
-    return [r for r in kfp.runs() if r["display_name"].startswith(f"{TRAINING_RC} <- ")]
 
 
 def test_an_examples_run_that_ends_in_kfp_starts_training_once_with_its_examples(poll_cli, kube, kfp):

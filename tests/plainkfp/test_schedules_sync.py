@@ -8,23 +8,15 @@ never touched.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.builders import ref, succeeded
-from tests.plainkfp.on_kfp import cron, kfp_env, owned_by, reconcile, scheduled
-from tests.support import ROOT
+from tests.plainkfp.on_kfp import apply_examples, cron, kfp_env, owned_by, reconcile, scheduled
 
 __all__ = ["kfp_env", "reconcile"]  # fixtures this file uses
 
 EXAMPLES = "base-namespace/penguin-pipeline-examples-rc"
-
-
-def apply_examples(kube) -> None:
-    for path in sorted((Path(ROOT) / "examples" / "resources").glob("runconfiguration_*.yaml")):
-        kube.put(yaml.safe_load(path.read_text()))
 
 
 def test_the_seed_tutorial_gets_one_recurring_run_firing_hourly_at_minute_0(kube, kfp, reconcile):
