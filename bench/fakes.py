@@ -14,7 +14,8 @@ a few extra routes on the Kubernetes fake (they are left out of its own request 
 - POST /bench/fresh-kfp      empty the KFP fake but for the pipeline (new ids: a function's cached
                              ones go stale and are looked up again, as after a re-upload)
 - POST /bench/finished-runs?count=N  N runs kfp-chain started for the upstreams, finished now, and no
-                             more instant runs (the poll row: the runs it starts stay PENDING)
+                             more instant runs (the poll row: the runs it starts stay PENDING); answers
+                             their ids, for the poll row to record their outputs in ML Metadata
 """
 
 from __future__ import annotations
@@ -92,10 +93,12 @@ class BenchKubernetes(FakeKubernetes):
         count = int(request.arg("count") or 0)
         self.kfp.instant = False
         pid, (vid,) = self.kfp.add_pipeline(f"upstream-{len(self.kfp.runs())}")
+        ids = []
         for i in range(count):
             owner = f"kfp-chain.io/runconfiguration: {NAMESPACE}/upstream-{i % PAIRS:02d}"
-            self.kfp.finish_run(self.kfp.add_run(f"upstream run {i}", pid, vid, description=owner))
-        return Response(200, {"runs": count})
+            ids.append(self.kfp.add_run(f"upstream run {i}", pid, vid, description=owner))
+            self.kfp.finish_run(ids[-1])
+        return Response(200, {"runs": count, "runIds": ids})
 
 
 def main() -> None:
