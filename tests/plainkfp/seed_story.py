@@ -54,9 +54,12 @@ class Deployment:
         self._modules.append(sys.modules["main"])
         return client
 
-    def post(self, target: str) -> tuple[int, dict[str, Any]]:
-        """One POST to a new replica of `target` (a PingSource tick): status and JSON body."""
-        answer = self.replica(target).post("/", data=b"")
+    def post(
+        self, target: str, request: tuple[dict[str, str], bytes] = ({}, b"")
+    ) -> tuple[int, dict[str, Any]]:
+        """One POST to a new replica of `target` (by default a PingSource tick): status and JSON body."""
+        headers, body = request
+        answer = self.replica(target).post("/", headers=headers, data=body)
         return answer.status_code, answer.get_json()
 
     def at_once(self, target: str, replicas: int = 2) -> list[tuple[int, dict[str, Any]]]:
