@@ -50,6 +50,7 @@ def test_a_run_of_the_recurring_run_reconcile_made_starts_training_once(kube, kf
     uri = finish_in_mlmd(kfp, mlmd, run["run_id"])
     first = deployment.post("on_kfp_poll")
     again = deployment.post("on_kfp_poll")
+    reconciled_after = deployment.post("on_reconcile")  # sees examples' latestRuns: training is done
 
     assert reconciled[0] == 200, reconciled
     assert recurring["trigger"] == HOURLY and recurring["status"] == "ENABLED"
@@ -63,7 +64,8 @@ def test_a_run_of_the_recurring_run_reconcile_made_starts_training_once(kube, kf
         "artifacts": [{"name": "examples", "location": uri}],
     }
     assert again[0] == 200 and again[1]["started"] == 0, again
-    assert len(training_runs(kfp)) == 1
+    assert reconciled_after[0] == 200 and reconciled_after[1]["started"] == 0, reconciled_after
+    assert len(training_runs(kfp)) == 1 and len(kfp.recurring_runs()) == 1
 
 
 def test_two_replicas_polling_at_once_start_training_once_per_examples_run(kube, kfp, mlmd, deployment):
