@@ -26,7 +26,7 @@ from .errors import (
 from .fan_in import Lookup, fan_in_inputs
 from .intake import RunCompletion
 from .parameters import resolve_parameters
-from .runconfiguration import TRIGGER_POLICIES, RunConfiguration
+from .runconfiguration import TRIGGER_POLICIES, RcKey, RunConfiguration
 
 __all__ = ["Plan", "plan", "plan_one"]
 
@@ -79,9 +79,12 @@ def plan_one(
     """Pure: what `event` means for one dependent; the event path and reconcile both plan here.
 
     `lookup` reads other RunConfigurations (their latest successes and artifacts); the index by
-    default, fresher reads when the caller has them.
+    default, fresher reads when the caller has them. Each is read once per plan: a fan-in's inputs
+    and its parameters must come from the same read, or an upstream that succeeded again between
+    two fresh reads gives a join named for one run the artifacts of the next (the fault suite
+    found a run named for emitter-0 run 6 with the artifact of run 12).
     """
-    get = lookup or index.get
+    get = _read_once(lookup or index.get)
     trigger = Trigger(dependent.key, event.run_configuration, event.run_id)
     if dependent.trigger_policy not in TRIGGER_POLICIES:
         policy = dependent.trigger_policy
@@ -110,3 +113,15 @@ def plan_one(
     except UnresolvableParameter as exc:
         return Plan(dependent, trigger, refusal=exc)
     return Plan(dependent, trigger, resolved.values, resolved.omitted)
+
+
+def _read_once(lookup: Lookup) -> Lookup:
+    """`lookup`, asked at most once per key: one plan sees one version of each RunConfiguration."""
+    seen: dict[RcKey, RunConfiguration | None] = {}
+
+    def get(key: RcKey) -> RunConfiguration | None:
+        if key not in seen:
+            seen[key] = lookup(key)
+        return seen[key]
+
+    return get
