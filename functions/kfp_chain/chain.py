@@ -69,6 +69,7 @@ from .settings import InitialTrigger
 __all__ = ["Chain", "ChainOptions"]
 
 log = logging.getLogger("kfp_chain")
+REFUSAL_RECHECK_SECONDS = 600.0  # a refusal nothing visible has changed is decided again this often
 T = TypeVar("T")
 
 
@@ -112,6 +113,11 @@ class Chain:
         # every pass (a missing artifact) makes one Event and one count, not one a minute.
         self._skips_told: set[str] = set()
         self._told_lock = threading.Lock()
+        # Reconcile refusals by claim id (which names the upstream runs), with the dependent's uid and
+        # generation they were decided on and when: a permanent refusal (an unknown pipeline) is decided
+        # again once the dependent's spec changed, or after REFUSAL_RECHECK_SECONDS (a pipeline uploaded
+        # since changes no RunConfiguration), not on every pass. Status writes (claims) bump no generation.
+        self._refused: dict[str, tuple[tuple[object, ...], float, Outcome]] = {}
 
     def handle(self, event: RunCompletion) -> Report:
         """Carries one event through; raises only `TemporaryError` for faults before any dependent."""
@@ -165,23 +171,41 @@ class Chain:
         pending_ids = {p.trigger.claim_id for p in found}
         with self._told_lock:  # forget refusals of triggers no longer pending
             self._skips_told = {t for t in self._skips_told if t.partition(":")[0] in pending_ids}
+            self._refused = {k: v for k, v in self._refused.items() if k in pending_ids}
         outcomes: list[Outcome] = []
         for item in found:
             if time.monotonic() >= pass_deadline:
                 break  # the rest stay pending: the next pass starts where this one could not
+            version = (item.dependent.uid, item.dependent.generation)
+            with self._told_lock:
+                refused = self._refused.get(item.trigger.claim_id)
+            if (
+                refused is not None
+                and refused[0] == version
+                and item.dependent.generation is not None
+                and time.monotonic() < refused[1] + REFUSAL_RECHECK_SECONDS
+            ):
+                outcomes.append(refused[2])  # nothing changed since it was refused: not asked again
+                continue
             deadline = min(pass_deadline, time.monotonic() + self.options.retry_budget_seconds)
             event = item.event()
             if item.consumed is None and self.options.initial_trigger == "skip":
                 outcomes.append(self._adopt(event, item.trigger, deadline))
             else:
-                outcomes.append(
-                    self._carry_out(
-                        event,
-                        self._fresh_fan_in(index, event, plan_one(index, event, item.dependent)),
-                        deadline,
-                        "reconcile",
-                    )
+                outcome = self._carry_out(
+                    event,
+                    self._fresh_fan_in(index, event, plan_one(index, event, item.dependent)),
+                    deadline,
+                    "reconcile",
                 )
+                if outcome.outcome == OutcomeKind.SKIPPED:
+                    with self._told_lock:
+                        self._refused[item.trigger.claim_id] = (
+                            version,
+                            time.monotonic(),
+                            replace(outcome, repeat=True),
+                        )
+                outcomes.append(outcome)
         return ReconcileReport(tuple(found), tuple(outcomes))
 
     # -- one dependent ---------------------------------------------------------------

@@ -365,3 +365,36 @@ def test_a_join_whose_run_may_exist_keeps_its_claim_so_an_overlapping_set_waits(
     assert [r["display_name"] for r in ensemble_runs(kfp)] == [
         join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
     ]
+
+
+def test_reconcile_plans_a_join_again_on_fresh_reads_not_on_the_list_it_started_with(
+    cluster_env, kube, kfp, monkeypatch
+):
+    # The pass's list is a hint: an upstream that succeeded again after it was read must be joined
+    # with its latest run, not with the run the list showed (a set older than the newest success).
+    from kfp_chain.dependents import DependentsIndex
+    from kfp_chain.service.app import build_reconcile_app
+    from kfp_chain.settings import Settings
+
+    ensemble(kube)
+    for name, run in (("trainer-a", "ra1"), ("trainer-b", "rb1")):
+        obj = kube.get("a", name)
+        obj["status"] = succeeded(run, model=f"gs://m/{run}")
+        kube.put(obj)
+    for key, value in cluster_env.items():
+        monkeypatch.setenv(key, value)
+    app = build_reconcile_app(Settings.from_env())
+    try:
+        listed = DependentsIndex(app.source.list())  # what the pass read at its start
+        obj = kube.get("a", "trainer-b")
+        obj["status"] = succeeded("rb2", model="gs://m/rb2")  # then trainer-b succeeded again
+        kube.put(obj)
+
+        report = app.chain.reconcile(listed)
+    finally:
+        app.close()
+
+    assert [o.outcome for o in report.outcomes] == ["started"], report.outcomes
+    [run] = ensemble_runs(kfp)
+    assert run["display_name"] == join_name(**{"trainer-a": "ra1", "trainer-b": "rb2"})
+    assert run["runtime_config"]["parameters"] == {"model_a": "gs://m/ra1", "model_b": "gs://m/rb2"}

@@ -132,3 +132,18 @@ def test_any_shape_of_one_object_never_stops_the_index_or_hides_the_others(
     kube.delete("team", "hostile")
     kube.delete("team", "marker")
     index.close()
+
+
+def test_one_object_without_a_name_is_reported_and_the_rest_of_the_listing_still_indexed() -> None:
+    # A list answer is read object by object: whatever one object lacks (a name, its metadata)
+    # makes it invalid, never the whole listing unreadable.
+    from kfp_chain.invalid import sort_objects
+
+    nameless = runconfiguration("nameless", triggers=("up",))
+    nameless["metadata"] = {k: v for k, v in nameless["metadata"].items() if k != "name"}
+    no_metadata = {k: v for k, v in runconfiguration("bare").items() if k != "metadata"}
+
+    valid, invalid = sort_objects([runconfiguration("up"), nameless, no_metadata, runconfiguration("down")])
+
+    assert [rc.key for rc in valid] == [UP, DOWN]
+    assert [item.where for item in invalid] == ["team/?", "default/?"]

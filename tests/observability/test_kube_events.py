@@ -152,3 +152,36 @@ def test_a_uid_the_index_knows_is_used_without_asking_the_api_server(kube: FakeK
     (written,) = kube.events("t")
     assert written["involvedObject"]["uid"] == "uid-from-the-index"
     assert kube.calls("GET", r"/runconfigurations/") == []
+
+
+def test_a_skipped_trigger_delivered_again_and_again_leaves_one_event(
+    function: Function, kube: FakeKubernetes, kfp: FakeKfp
+) -> None:
+    """Redeliveries and copies decide the same skip again: one Event per trigger and reason."""
+    for _ in range(3):
+        function.post(binary_event(event_data(run_id="r-2", artifacts=[])))
+    function.post(binary_event(event_data(run_id="r-3", artifacts=[])))  # another trigger: its own Event
+
+    skipped = [e for e in described(kube) if e["reason"] == "TriggerSkipped"]
+    assert len(skipped) == 2, skipped
+    assert kfp.runs() == []
+
+
+def test_replicas_write_one_invalid_run_configuration_event_per_object_and_problem(
+    kube: FakeKubernetes,
+) -> None:
+    from kfp_chain.invalid import InvalidObject
+
+    replicas = [KubernetesEventObserver(kube.api_client(), instance=f"replica-{i}") for i in range(3)]
+    broken = InvalidObject("t/down", ("spec.run.pipeline is missing",), RcKey("t", "down"), "uid-1")
+    other = InvalidObject("t/down", ("spec.triggers is not a list",), RcKey("t", "down"), "uid-1")
+
+    for replica in replicas:
+        replica.on_invalid(broken)
+    replicas[0].on_invalid(other)
+
+    written = sorted(e["message"] for e in kube.events("t") if e["reason"] == "InvalidRunConfiguration")
+    assert written == [
+        "skipped by kfp-chain until fixed: spec.run.pipeline is missing",
+        "skipped by kfp-chain until fixed: spec.triggers is not a list",
+    ]

@@ -255,3 +255,60 @@ def test_a_trigger_refused_on_every_pass_is_reported_once(cluster_env, kube, kfp
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'kfp_chain_triggers_skipped_total{reason="missing-artifact"} 1.0' in metrics
     assert 'kfp_chain_pending_triggers{when="remaining"} 1.0' in metrics
+
+
+def test_an_unknown_pipeline_is_asked_about_once_per_change_not_every_pass(
+    cluster_env, kube, kfp, monkeypatch, capsys
+):
+    # A permanent refusal: nothing changes between passes, so a pass neither asks KFP nor logs it again;
+    # an edit of the dependent's spec has it decided afresh.
+    kube.put(rc("a", "up", status=succeeded("r1")))
+    kube.put(rc("a", "down", pipeline="not-uploaded", triggers=["up"]))
+    for key, value in cluster_env.items():
+        monkeypatch.setenv(key, value)
+    client = function_app("on_reconcile").test_client()
+
+    first = client.post("/").get_json()
+    asked = len(kfp.calls())
+    claims = len(kube.calls("PATCH", r"/runconfigurations/down/status$"))
+    passes = [client.post("/").get_json() for _ in range(2)]
+
+    assert [(p["pending"], p["skipped"], p["remaining"]) for p in [first, *passes]] == [(1, 1, 1)] * 3
+    assert len(kfp.calls()) == asked  # not evaluated again
+    assert len(kube.calls("PATCH", r"/runconfigurations/down/status$")) == claims  # nor claimed
+    assert [e["reason"] for e in kube.events("a")] == ["TriggerSkipped"]
+    assert capsys.readouterr().out.count("does not exist in KFP") == 1  # logged once, not once a pass
+
+    down = kube.get("a", "down")
+    down["spec"]["run"]["pipeline"] = "still-not-uploaded"  # an edit of its spec: a new generation
+    kube.put(down)
+    client.post("/")
+
+    assert len(kfp.calls()) > asked  # a change: decided again
+
+
+def test_a_pass_starts_no_new_trigger_once_its_time_budget_is_spent(cluster_env, kube, kfp, monkeypatch):
+    # The first creation is held past the pass's budget: the second trigger waits for the next pass
+    # (which the PingSource sends a minute later) instead of running the pass past its deadline.
+    from dataclasses import replace
+
+    from kfp_chain.dependents import DependentsIndex
+    from kfp_chain.service.app import build_reconcile_app
+    from kfp_chain.settings import Settings
+
+    kube.put(rc("a", "up", status=succeeded("r1")))
+    for name in ("down-1", "down-2"):
+        kube.put(rc("a", name, triggers=["up"]))
+    for key, value in cluster_env.items():
+        monkeypatch.setenv(key, value)
+    app = build_reconcile_app(Settings.from_env())
+    app.chain.options = replace(app.chain.options, reconcile_budget_seconds=0.5)
+    kfp.faults.add(method="POST", path=r"/runs$", mode="hold", delay=1.5, times=1)  # held past the budget
+    try:
+        report = app.chain.reconcile(DependentsIndex(app.source.list()))
+    finally:
+        app.close()
+
+    assert len(report.pending) == 2
+    assert [o.outcome for o in report.outcomes] == ["started"], report.outcomes
+    assert report.remaining == 1 and len(kfp.runs()) == 1

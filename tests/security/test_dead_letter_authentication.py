@@ -69,3 +69,23 @@ def test_dead_letters_need_a_token_for_the_dead_letter_audience(monkeypatch, tmp
     assert response.status_code == 200
     assert [e["reason"] for e in kube.events("b")] == ["TriggerDeadLettered"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_the_dead_letter_targets_own_metrics_count_its_refusals(monkeypatch, tmp_path, kube):
+    """Its refusals are scraped from its own /metrics: a registry it does not serve would hide them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = dead_letter_client(monkeypatch, tmp_path, kube)
+    client.post("/", headers=letter(None)[0], data=letter(None)[1])
+    headers, body = letter(kube.tokens.issue(STRANGER, [DEAD_LETTER_AUDIENCE]))
+    client.post("/", headers=headers, data=body)
+
+    text = client.get("/metrics").get_data(as_text=True)
+    refused = {
+        (s.labels["code"], s.labels["reason"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "kfp_chain_requests_refused_total"
+    }
+    assert refused.get(("401", "missing-token")) == 1
+    assert sum(v for (code, _), v in refused.items() if code == "403") == 1

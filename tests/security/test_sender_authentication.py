@@ -233,3 +233,33 @@ def test_auth_off_by_default_keeps_a_laptop_setup_working(chain, kfp, cluster_fu
 
     assert status == 200
     assert token_reviews(chain) == 0
+
+
+def test_two_first_requests_with_one_token_send_one_token_review(chain, kfp, oidc_function):
+    """The second request waits for the review the first has in flight rather than sending its own."""
+    import threading
+
+    function = oidc_function()
+    token = chain.tokens.issue(TRIGGER_SENDER, [AUDIENCE])
+    held = chain.faults.add(method="POST", path=r"tokenreviews$", mode="hold", times=None)
+    answers: dict[str, int] = {}
+
+    def send(run_id: str) -> None:
+        answers[run_id] = post(function, signed(token, run_id=run_id))[0]
+
+    first = threading.Thread(target=send, args=("r1",))
+    first.start()
+    assert held.wait_arrived(1)
+    second = threading.Thread(target=send, args=("r2",))
+    second.start()
+    deadline = time.monotonic() + 10
+    while metric(function, "kfp_chain_token_reviews_total", result="shared") < 1:
+        assert time.monotonic() < deadline, "the second request did not wait for the review in flight"
+        time.sleep(0.01)
+    held.release()
+    first.join(10)
+    second.join(10)
+
+    assert answers == {"r1": 200, "r2": 200}
+    assert token_reviews(chain) == 1
+    assert metric(function, "kfp_chain_token_reviews_total", result="authenticated") == 1

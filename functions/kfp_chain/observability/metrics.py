@@ -183,7 +183,8 @@ class Metrics:
         self.token_reviews = Counter(
             "kfp_chain_token_reviews",
             "Kubernetes TokenReviews sent, by result (authenticated, unauthenticated, error); cached "
-            "answers are not counted here.",
+            "answers are not counted here; shared: a request answered by the review another request "
+            "with the same token had in flight (none sent).",
             ["result"],
             registry=r,
         )

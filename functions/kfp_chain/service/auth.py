@@ -70,6 +70,7 @@ MAX_CACHE_SECONDS = 300.0  # how long a revoked (but unexpired) token may still 
 EXPIRY_MARGIN_SECONDS = 30.0  # stop trusting a cached answer this long before the token expires
 NO_EXPIRY_CACHE_SECONDS = 60.0  # a token whose payload names no `exp`
 NEGATIVE_CACHE_SECONDS = 10.0  # a token the API server refused
+FLIGHT_WAIT_SECONDS = 30.0  # longest a request waits for the review another request has in flight
 
 # A JWS in compact serialisation: three base64url parts. Anything else is refused without a review.
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -111,6 +112,15 @@ class ReviewCache:
             return len(self._entries)
 
 
+class _Flight:
+    """One TokenReview in flight for a token: later requests with that token wait for its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.review: Review | None = None
+        self.error: TemporaryError | None = None
+
+
 class Authenticator:
     """Decides who sent a request: the allowed username, or `Refused` / `TemporaryError`."""
 
@@ -129,6 +139,8 @@ class Authenticator:
         self.cache = cache if cache is not None else ReviewCache()
         self.metrics = metrics
         self._now = wall_clock
+        self._flights: dict[str, _Flight] = {}
+        self._flights_lock = threading.Lock()
 
     def authenticate(self, headers: Mapping[str, str]) -> str:
         token = bearer_token(headers)
@@ -152,6 +164,33 @@ class Authenticator:
         cached = self.cache.get(digest)
         if cached is not None:
             return cached
+        # One review in flight per token: a burst of first requests (a broker's parallel deliveries
+        # with one fresh token) would otherwise send one TokenReview each before the first is cached.
+        with self._flights_lock:
+            flight = self._flights.get(digest)
+            leading = flight is None
+            if flight is None:
+                flight = self._flights[digest] = _Flight()
+        if not leading:
+            self._count_review("shared")
+            flight.done.wait(FLIGHT_WAIT_SECONDS)
+            if flight.review is not None:
+                return flight.review
+            if flight.error is not None:
+                raise flight.error
+            return self._ask(token, digest)  # the review in flight outlived our patience: ask ourselves
+        try:
+            flight.review = self._ask(token, digest)
+            return flight.review
+        except TemporaryError as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._flights_lock:
+                self._flights.pop(digest, None)
+            flight.done.set()
+
+    def _ask(self, token: str, digest: str) -> Review:
         try:
             review = self.reviewer.review(token, self.audience)
         except TemporaryError:

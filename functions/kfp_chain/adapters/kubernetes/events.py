@@ -17,6 +17,7 @@ and swallowed, so reporting can never change what happens to an event.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -72,22 +73,44 @@ class KubernetesEventObserver:
             if outcome.outcome == OutcomeKind.SKIPPED and outcome.reason != "awaiting-upstreams"
             else "Normal"
         )
-        self.write(outcome.dependent, reason, message(event, outcome), kind)
+        # A skip is decided again on every delivery of the same event (redeliveries, copies, replicas):
+        # one Event per trigger and reason, named after both, so a second create is a harmless 409.
+        once = (
+            (str(event.run_configuration), event.run_id, outcome.reason)
+            if outcome.outcome == OutcomeKind.SKIPPED
+            else None
+        )
+        self.write(outcome.dependent, reason, message(event, outcome), kind, once=once)
 
     def on_invalid(self, item: InvalidObject) -> None:
         """An `InvalidRunConfiguration` Warning on an object the function skips (once per change)."""
         if item.key is not None:
             text = f"skipped by kfp-chain until fixed: {item.summary}"
-            self.write(item.key, INVALID_REASON, text, "Warning", uid=item.uid)
+            # Every replica sees the same object: one Event per object and problem (a 409 for the rest).
+            self.write(item.key, INVALID_REASON, text, "Warning", uid=item.uid, once=(item.uid, item.summary))
 
     def write(
-        self, key: RcKey, reason: str, text: str, kind: str = "Warning", uid: str | None = None
+        self,
+        key: RcKey,
+        reason: str,
+        text: str,
+        kind: str = "Warning",
+        uid: str | None = None,
+        once: tuple[str | None, ...] | None = None,
     ) -> None:
-        """One Event on RunConfiguration `key`; best effort (the dead-letter function uses it too)."""
+        """One Event on RunConfiguration `key`; best effort (the dead-letter function uses it too).
+
+        With `once`, the Event's name is derived from `key`, `reason` and `once`, so writing the same
+        Event again (another delivery, another replica) is a 409 from the API server and nothing more.
+        """
         try:
             body = self.event_body(key, reason, text, kind, uid or self._uid(key))
+            if once is not None:
+                body["metadata"]["name"] = event_name(key, reason, once)
             self.core.create_namespaced_event(key.namespace, body, _request_timeout=REQUEST_TIMEOUT)
         except Exception as exc:  # best effort: an Event must never fail the trigger it reports
+            if once is not None and getattr(exc, "status", None) == 409:
+                return  # already written by an earlier delivery or another replica
             log.warning(
                 "could not write Kubernetes Event",
                 extra={"dependent": str(key), "reason": reason, "error": _short(exc)},
@@ -133,6 +156,12 @@ class KubernetesEventObserver:
             return None
         uid = (obj.get("metadata") or {}).get("uid") if isinstance(obj, dict) else None
         return uid if isinstance(uid, str) else None
+
+
+def event_name(key: RcKey, reason: str, once: tuple[str | None, ...]) -> str:
+    """A stable Event name for one (object, reason, identity): the same inputs give the same name."""
+    digest = hashlib.sha256("\x00".join([str(key), reason, *(part or "" for part in once)]).encode())
+    return f"{key.name[:200]}.{digest.hexdigest()[:16]}"
 
 
 def message(event: RunCompletion, outcome: Outcome) -> str:
