@@ -139,8 +139,12 @@ def test_the_readmes_by_hand_lines_use_the_venv_and_bind_localhost() -> None:
     by_hand = [line for line in serve.splitlines() if "functions-framework" in line]
     assert len(by_hand) >= 3
     assert all(".venv/bin/functions-framework" in line and "--host 127.0.0.1" in line for line in by_hand)
-    make = subprocess.run(["make", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert "--host 127.0.0.1" in make.stdout.splitlines()[-1]
+    # Under `make test` this is a sub-make, which prints "Entering/Leaving directory" lines around it.
+    make = subprocess.run(
+        ["make", "--no-print-directory", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    (serve_line,) = [line for line in make.stdout.splitlines() if "functions-framework" in line]
+    assert "--host 127.0.0.1" in serve_line
 
 
 def test_the_deploy_guide_waits_for_every_service_and_names_every_component() -> None:
