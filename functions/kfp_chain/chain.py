@@ -89,6 +89,13 @@ class ChainOptions:
     holder_wait_seconds: float = 3.0  # an event's wait for a live holder's outcome (docs/reliability.md)
 
 
+@dataclass
+class _Delivery:
+    """What the attempts of one delivery (one holder) have learnt together: whether a run may exist."""
+
+    run_may_exist: bool = False  # an attempt found the trigger's run, or sent its create
+
+
 class Chain:
     """Carries plans out through the ports; the only flow code that holds state (what it has told)."""
 
@@ -220,7 +227,8 @@ class Chain:
         try:
             if plan.refusal is not None:
                 raise plan.refusal
-            work = lambda: self._trigger(plan, holder, event)  # noqa: E731
+            delivery = _Delivery()
+            work = lambda: self._trigger(plan, holder, delivery, event)  # noqa: E731
             outcome = replace(self._retrying(work, deadline, wait), via=via)
         except (TemporaryError, PermanentError) as exc:
             outcome = self._made_by_holder(plan, exc, via) or Outcome(
@@ -322,8 +330,11 @@ class Chain:
             except Exception:  # an observer must never turn a handled event into a failure
                 log.exception("observer failed", extra={"observer": type(observer).__name__})
 
-    def _trigger(self, plan: Plan, holder: str, event: RunCompletion | None = None) -> Outcome:
-        """claim -> find -> create -> complete for one trigger; every way out leaves the claim done or free."""
+    def _trigger(
+        self, plan: Plan, holder: str, delivery: _Delivery, event: RunCompletion | None = None
+    ) -> Outcome:
+        """claim -> find -> create -> complete for one trigger; every way out leaves the claim done or free
+        (or, for a join whose run may exist, held until a retry or a takeover records it)."""
         trigger = plan.trigger
         claimed = time.monotonic()  # before the write: the claim's expiresAt is at least this + lease
         state = self.ledger.claim(trigger, holder, self.options.claim_lease)
@@ -336,27 +347,29 @@ class Chain:
             )
         if state is ClaimState.HELD:
             raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
-        made = False  # a run of this trigger may exist (found, or a create was sent)
         try:
             if plan.dependent.fan_in_max_age is not None and trigger.joined:
                 self._check_ages(plan, plan.dependent.fan_in_max_age, event)
             run_id = self.launcher.find_run(trigger.display_name)
-            found = made = run_id is not None
+            found = run_id is not None
+            delivery.run_may_exist |= found
             if run_id is None:
                 if (
                     time.monotonic() - claimed
                     > self.options.claim_lease.total_seconds() - self.options.fence_seconds
                 ):
                     self._renew(trigger, holder)
-                made = True
+                delivery.run_may_exist = True
                 run_id = self.launcher.start_run(plan.request(self.options.default_experiment))
             self.ledger.complete(trigger, holder, run_id)
         except Exception:  # whatever happened, the next delivery must be able to claim it
             # ... except a fan-in's, once its run may exist: until this delivery's retry (same
             # holder) or a takeover after the lease finds the run and records its pairs, the claim
             # is all that keeps another set sharing one of them from starting (the fault suite found
-            # a run made, its answer lost, the claim released, and an overlapping set started).
-            if not (trigger.joined and made):
+            # a run made, its answer lost, the claim released, and an overlapping set started). Any
+            # attempt of this delivery counts: a retry whose lookup fails has made nothing itself, but
+            # the run an earlier attempt made may exist all the same (the soak found that gap too).
+            if not (trigger.joined and delivery.run_may_exist):
                 self._release(trigger, holder)
             raise
         return Outcome(

@@ -367,6 +367,36 @@ def test_a_join_whose_run_may_exist_keeps_its_claim_so_an_overlapping_set_waits(
     ]
 
 
+def test_a_later_attempt_that_fails_before_its_create_keeps_the_claim_an_earlier_attempt_made_a_run_under(
+    cluster_function, kube, kfp
+):
+    # The soak found this: attempt 1 of a delivery made ra1+rb1's run and lost the answer (claim kept);
+    # attempt 2's lookup failed (KFP list 500) and, having made nothing itself, released the claim. In that
+    # gap ra1+rb2 was claimed and started: ra1 consumed twice. "May have made a run" belongs to the
+    # delivery (its holder), not to one attempt.
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="1.5")
+    _latest(kube, "trainer-a", "ra1")
+    _latest(kube, "trainer-b", "rb1")
+    kfp.faults.add(method="POST", path=r"/runs$", mode="after", status=0)
+    kfp.faults.add(method="GET", path=r"/runs$", mode="delay", times=1)  # attempt 1's lookup passes,
+    kfp.faults.add(method="GET", path=r"/runs$", status=500, times=None)  # every later one fails
+
+    first, body = function.post(trained("a/trainer-b", "rb1"))
+
+    assert first == 503, body
+    assert len([r for r in ensemble_runs(kfp)]) == 1, "attempt 1 made the run (its answer lost)"
+    claims = [a for a in kube.get("a", "ensemble")["metadata"].get("annotations", {}) if "claim." in a]
+    assert len(claims) == 1, "the claim under which a run was made must stay until the run is recorded"
+    kfp.faults.clear()
+    _latest(kube, "trainer-b", "rb2")
+    code, body = function.post(trained("a/trainer-b", "rb2"))
+    assert code == 503 and body["dependents"][0]["reason"] == "trigger-in-progress", body
+    assert [r["display_name"] for r in ensemble_runs(kfp)] == [
+        join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
+    ]
+
+
 def test_reconcile_plans_a_join_again_on_fresh_reads_not_on_the_list_it_started_with(
     cluster_env, kube, kfp, monkeypatch
 ):
