@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from tenacity import (
@@ -70,6 +71,7 @@ __all__ = ["Chain", "ChainOptions"]
 
 log = logging.getLogger("kfp_chain")
 REFUSAL_RECHECK_SECONDS = 600.0  # a refusal nothing visible has changed is decided again this often
+MAX_REPLANS = 2  # a join superseded while it was carried out is planned again at most this often
 T = TypeVar("T")
 
 
@@ -146,7 +148,8 @@ class Chain:
         if not plans:
             return Report(event, note="nothing depends on this RunConfiguration")
         deadline = time.monotonic() + self.options.retry_budget_seconds
-        outcomes = tuple(self._carry_out(event, p, deadline) for p in plans)
+        replan = partial(self._fresh_fan_in, index, event)
+        outcomes = tuple(self._carry_out(event, p, deadline, replan=replan) for p in plans)
         return Report(event, outcomes)
 
     def _fresh_fan_in(self, index: DependentsIndex, event: RunCompletion, planned: Plan) -> Plan:
@@ -204,6 +207,7 @@ class Chain:
                     self._fresh_fan_in(index, event, plan_one(index, event, item.dependent)),
                     deadline,
                     "reconcile",
+                    partial(self._fresh_fan_in, index, event),
                 )
                 if outcome.outcome == OutcomeKind.SKIPPED:
                     with self._told_lock:
@@ -217,19 +221,31 @@ class Chain:
 
     # -- one dependent ---------------------------------------------------------------
     def _carry_out(
-        self, event: RunCompletion, plan: Plan, deadline: float, via: Via | None = None
+        self,
+        event: RunCompletion,
+        plan: Plan,
+        deadline: float,
+        via: Via | None = None,
+        replan: Callable[[Plan], Plan] | None = None,
     ) -> Outcome:
-        # One holder per delivery, not per process and not per attempt: two threads of one replica
-        # handling the same redelivered event exclude each other as two replicas do, while this
-        # delivery's own in-request retries find the claim they left and carry on with it.
-        holder = f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
+        """One plan carried out; a join answered "already triggered" is planned again on fresh reads.
+
+        For a join, DONE also means "superseded": another join was recorded after this one was
+        planned, so its runs may still be new, beside the other join's (`replan`, at most
+        `MAX_REPLANS` times; the same set again ends it).
+        """
         wait = self.options.holder_wait_seconds if via is None else 0.0  # a pass moves on; the next retries
         try:
-            if plan.refusal is not None:
-                raise plan.refusal
-            delivery = _Delivery()
-            work = lambda: self._trigger(plan, holder, delivery, event)  # noqa: E731
-            outcome = replace(self._retrying(work, deadline, wait), via=via)
+            outcome = self._attempts(event, plan, deadline, wait)
+            for _ in range(MAX_REPLANS if replan is not None else 0):
+                if not (plan.trigger.joined and outcome.reason == "already-triggered") or replan is None:
+                    break
+                fresh = replan(plan)
+                if fresh.trigger == plan.trigger:
+                    break
+                plan = fresh
+                outcome = self._attempts(event, plan, deadline, wait)
+            outcome = replace(outcome, via=via)
         except (TemporaryError, PermanentError) as exc:
             outcome = self._made_by_holder(plan, exc, via) or Outcome(
                 plan.dependent.key,
@@ -248,6 +264,19 @@ class Chain:
                     self._skips_told.add(told)
         self._tell(event, outcome)
         return outcome
+
+    def _attempts(self, event: RunCompletion, plan: Plan, deadline: float, wait: float) -> Outcome:
+        """Every attempt of one plan within the delivery's budget, under one holder.
+
+        One holder per delivery and plan, not per process and not per attempt: two threads of one
+        replica handling the same redelivered event exclude each other as two replicas do, while
+        this delivery's own in-request retries find the claim they left and carry on with it.
+        """
+        if plan.refusal is not None:
+            raise plan.refusal
+        holder = f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
+        delivery = _Delivery()
+        return self._retrying(lambda: self._trigger(plan, holder, delivery, event), deadline, wait)
 
     def on_change(self, changes: Sequence[Change], lookup: Lookup) -> tuple[Outcome, ...]:
         """onChange triggers (`on_change.py`), each carried out like a pending trigger of reconcile:
@@ -348,6 +377,15 @@ class Chain:
         if state is ClaimState.HELD:
             raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
         try:
+            if trigger.joined and self._settle_others(trigger, holder):
+                self._release(trigger, holder)  # planned before the join just recorded: superseded
+                return Outcome(
+                    plan.dependent.key,
+                    OutcomeKind.DUPLICATE,
+                    reason="already-triggered",
+                    detail="another join of this dependent, left unrecorded by its holder, was recorded first",
+                    display_name=trigger.display_name,
+                )
             if plan.dependent.fan_in_max_age is not None and trigger.joined:
                 self._check_ages(plan, plan.dependent.fan_in_max_age, event)
             run_id = self.launcher.find_run(trigger.display_name)
@@ -380,6 +418,27 @@ class Chain:
             display_name=trigger.display_name,
             parameters=plan.parameters,
         )
+
+    def _settle_others(self, trigger: Trigger, holder: str) -> bool:
+        """Settles the dependent's joins left unrecorded under an expired claim; True if one was recorded.
+
+        Asked while our own claim keeps every other join out. Such a join's holder may have made its
+        run and died: our set's own lookup cannot see that run, and starting ours could consume one of
+        its runs again. Its run found, it is recorded (under the plan its claim carries); not found, its
+        claim is dropped (a create starts with a fence of lease ahead, so none can land after expiry).
+        """
+        recorded = False
+        for other, other_holder in self.ledger.unsettled(trigger):
+            run_id = self.launcher.find_run(other.display_name)
+            if run_id is not None:
+                log.warning(
+                    "recorded a join its holder left unrecorded",
+                    extra={"trigger": other.display_name, "previousHolder": other_holder, "runId": run_id},
+                )
+                self.ledger.complete(other, holder, run_id)
+                recorded = True
+            self.ledger.release(other, other_holder)
+        return recorded
 
     def _check_ages(self, plan: Plan, max_age: float, event: RunCompletion | None) -> None:
         """Refuses a join with an input older than the dependent's `kfp-chain.io/fan-in-max-age`.

@@ -296,10 +296,11 @@ def _ledger(kube) -> KubernetesLedger:
     return KubernetesLedger(KubernetesSource(kube.api_client(), "pipelines.kubeflow.org", "v1beta1"))
 
 
-def test_a_claim_on_a_set_sharing_a_run_with_another_live_claim_is_held(kube):
+def test_a_claim_on_any_other_join_of_the_dependent_is_held_while_one_is_in_flight(kube):
     # trainer-a's ra1 joined with rb1 on one replica and, a moment later, with rb2 on another: two
-    # claims, one run each, ra1 consumed twice. A claim that shares a run with another holder's live
-    # claim must wait for it (and then finds its set consumed).
+    # claims, one run each, ra1 consumed twice. And two disjoint joins in flight may be recorded in
+    # either order, the older last (see the test above). One join of a dependent is in flight at once;
+    # a recorded join's leftover claim holds nothing up.
     ensemble(kube)
     ledger, lease = _ledger(kube), timedelta(seconds=20)
     a, b, dependent = RcKey("a", "trainer-a"), RcKey("a", "trainer-b"), RcKey("a", "ensemble")
@@ -309,9 +310,47 @@ def test_a_claim_on_a_set_sharing_a_run_with_another_live_claim_is_held(kube):
 
     assert ledger.claim(first, "r1/1", lease) is ClaimState.ACQUIRED
     assert ledger.claim(overlapping, "r2/1", lease) is ClaimState.HELD
-    assert ledger.claim(disjoint, "r2/1", lease) is ClaimState.ACQUIRED
+    assert ledger.claim(disjoint, "r2/1", lease) is ClaimState.HELD
     ledger.complete(first, "r1/1", "kfp-run-1")
     assert ledger.claim(overlapping, "r2/1", lease) is ClaimState.DONE
+    assert ledger.claim(disjoint, "r2/1", lease) is ClaimState.ACQUIRED
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 12, 2, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_a_join_claim_that_expired_unrecorded_is_listed_as_unsettled_with_its_plan_and_holder(kube):
+    # Its holder may have made the run and died; the next join's claimant must settle it (the chain
+    # looks its run up by name and records it under the plan its claim carries).
+    ensemble(kube)
+    clock = _Clock()
+    ledger = KubernetesLedger(KubernetesSource(kube.api_client(), "pipelines.kubeflow.org", "v1beta1"), clock)
+    lease = timedelta(seconds=20)
+    a, b, dependent = RcKey("a", "trainer-a"), RcKey("a", "trainer-b"), RcKey("a", "ensemble")
+    left = Trigger.fan_in(
+        dependent, [(a, "ra1"), (b, "rb1")], planned_on=[("a/trainer-a", None), ("a/trainer-b", None)]
+    )
+    newer = Trigger.fan_in(dependent, [(a, "ra2"), (b, "rb2")])
+    assert ledger.claim(left, "dead/1", lease) is ClaimState.ACQUIRED
+    assert ledger.unsettled(newer) == (), "a live claim is in flight, not unsettled"
+
+    clock.at += lease
+    assert ledger.claim(newer, "r2/1", lease) is ClaimState.ACQUIRED, (
+        "a claim expiring exactly now is not live"
+    )
+
+    [(found, holder)] = ledger.unsettled(newer)
+    assert (found, holder) == (left, "dead/1")
+    assert dict(found.planned_on) == {"a/trainer-a": None, "a/trainer-b": None}
+    ledger.complete(found, "r2/1", "kfp-run-1")
+    assert ledger.unsettled(newer) == (), "a recorded join is settled"
+    consumed = kube.get("a", "ensemble")["status"]["triggers"]["runConfigurations"]
+    assert consumed == {"a/trainer-a": {"providerId": "ra1"}, "a/trainer-b": {"providerId": "rb1"}}
 
 
 def _latest(kube, upstream: str, run_id: str) -> None:
@@ -395,6 +434,119 @@ def test_a_later_attempt_that_fails_before_its_create_keeps_the_claim_an_earlier
     assert [r["display_name"] for r in ensemble_runs(kfp)] == [
         join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
     ]
+
+
+def _expire_claims(kube) -> None:
+    """The lease of every claim on the ensemble runs out (its holder died)."""
+    obj = kube.get("a", "ensemble")
+    for annotation, text in obj["metadata"]["annotations"].items():
+        if "claim." in annotation:
+            obj["metadata"]["annotations"][annotation] = json.dumps(
+                {**json.loads(text), "expiresAt": "2000-01-01T00:00:00+00:00"}
+            )
+    kube.put(obj)
+
+
+def test_a_join_left_unrecorded_by_a_dead_holder_is_recorded_before_a_newer_set_can_consume_its_runs(
+    cluster_function, kube, kfp
+):
+    # ra1+rb1's run was made and its holder died before recording it; its lease ran out. rb2's event plans
+    # ra1+rb2, whose own lookup cannot see ra1+rb1's run: started, it would consume ra1 a second time.
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="0.01")
+    _latest(kube, "trainer-a", "ra1")
+    _latest(kube, "trainer-b", "rb1")
+    kfp.faults.add(method="POST", path=r"/runs$", mode="after", status=0)
+    first, _ = function.post(trained("a/trainer-b", "rb1"))
+    assert first == 503
+    _expire_claims(kube)
+    _latest(kube, "trainer-b", "rb2")
+
+    code, body = function.post(trained("a/trainer-b", "rb2"))
+
+    assert code == 200, body
+    [answer] = body["dependents"]
+    assert answer["reason"] == "awaiting-upstreams", answer
+    assert "a new success of a/trainer-a" in answer["detail"], answer
+    assert [r["display_name"] for r in ensemble_runs(kfp)] == [
+        join_name(**{"trainer-a": "ra1", "trainer-b": "rb1"})
+    ]
+    recorded = kube.get("a", "ensemble")["status"]["triggers"]["runConfigurations"]
+    assert recorded == {"a/trainer-a": {"providerId": "ra1"}, "a/trainer-b": {"providerId": "rb1"}}
+    assert "ra1+rb2" not in [c["runId"] for c in _claims(kube)], "the superseded set released its claim"
+
+
+def test_a_join_claim_left_by_a_dead_holder_that_made_nothing_is_dropped_and_the_newer_set_starts(
+    cluster_function, kube, kfp
+):
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="0.01")
+    _latest(kube, "trainer-a", "ra1")
+    _latest(kube, "trainer-b", "rb1")
+    kfp.faults.add(method="POST", path=r"/runs$", status=503)  # the create was sent, and refused
+    function.post(trained("a/trainer-b", "rb1"))
+    assert len(_claims(kube)) == 1
+    _expire_claims(kube)
+    _latest(kube, "trainer-a", "ra2")
+    _latest(kube, "trainer-b", "rb2")
+
+    code, body = function.post(trained("a/trainer-b", "rb2"))
+
+    assert code == 200 and body["dependents"][0]["outcome"] == "started", body
+    assert [r["display_name"] for r in ensemble_runs(kfp)] == [
+        join_name(**{"trainer-a": "ra2", "trainer-b": "rb2"})
+    ]
+    assert [c["runId"] for c in _claims(kube)] == ["ra2+rb2"], "the dead holder's claim is dropped"
+
+
+def _claims(kube) -> list[dict]:
+    annotations = kube.get("a", "ensemble")["metadata"].get("annotations") or {}
+    return [json.loads(v) for k, v in annotations.items() if "claim." in k]
+
+
+def test_two_joins_of_one_dependent_are_never_in_flight_at_once_so_an_older_one_cannot_be_recorded_over_a_newer(
+    cluster_function, kube, kfp
+):
+    # The soak's log showed the shape: a join of ra2+rb2 claimed while ra1+rb1 (planned a moment earlier,
+    # disjoint from it) was still in flight. ra1+rb1 was recorded first; ra2+rb2's run was made but could
+    # not be recorded over it (status.triggers has one run per upstream), so ra2 looked unconsumed and
+    # ra2+rb3 would consume it a second time. One join in flight per dependent rules that order out.
+    ensemble(kube)
+    function, replica = (
+        cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="6") for _ in range(2)
+    )
+    _latest(kube, "trainer-a", "ra1")
+    _latest(kube, "trainer-b", "rb1")
+    older_claim = kube.faults.add(method="PATCH", path=r"/runconfigurations/ensemble$", mode="hold", delay=30)
+    answers: dict[str, tuple[int, dict]] = {}
+    older = threading.Thread(
+        target=lambda: answers.update(older=function.post(trained("a/trainer-b", "rb1")))
+    )
+    older.start()  # plans ra1+rb1, its claim's PATCH held in flight
+    assert older_claim.wait_arrived()
+    _latest(kube, "trainer-a", "ra2")
+    _latest(kube, "trainer-b", "rb2")
+    newer_create = kfp.faults.add(method="POST", path=r"/runs$", mode="hold", delay=30)
+    newer = threading.Thread(target=lambda: answers.update(newer=replica.post(trained("a/trainer-b", "rb2"))))
+    newer.start()  # plans ra2+rb2 on fresh reads, claims it, its create held in flight
+    assert newer_create.wait_arrived()
+    older_claim.release()  # ra1+rb1's claim goes on (409, re-read) while ra2+rb2 is in flight
+    older.join(timeout=30)
+    newer_create.release()
+    newer.join(timeout=30)
+
+    _latest(kube, "trainer-b", "rb3")
+    code, body = function.post(trained("a/trainer-b", "rb3"))
+
+    assert code == 200 and body["dependents"][0]["reason"] == "awaiting-upstreams", (answers, body)
+    consumed_by: dict[str, list[str]] = {}
+    for run in ensemble_runs(kfp):
+        for upstream_run in run["runtime_config"]["parameters"].values():
+            consumed_by.setdefault(upstream_run, []).append(run["display_name"])
+    assert {r: n for r, n in consumed_by.items() if len(n) > 1} == {}, "a run consumed by two joins"
+    assert "gs://m/ra2" in consumed_by, answers
+    recorded = kube.get("a", "ensemble")["status"]["triggers"]["runConfigurations"]
+    assert recorded == {"a/trainer-a": {"providerId": "ra2"}, "a/trainer-b": {"providerId": "rb2"}}
 
 
 def test_reconcile_plans_a_join_again_on_fresh_reads_not_on_the_list_it_started_with(

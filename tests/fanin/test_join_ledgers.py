@@ -43,9 +43,10 @@ def consumed(kube) -> dict[str, str]:
 
 
 def test_a_join_completed_after_a_newer_one_does_not_write_its_runs_back(cluster_ledger, kube) -> None:
-    # A reconcile pass planned the older set on an older list; the event path joined the newer set meanwhile.
+    # A slow holder's older set outlived its claim (while it is live, no other join is claimed at all);
+    # the event path joined the newer set meanwhile. The record is a compare-and-swap all the same.
     older, newer = join("a1", "b1"), join("a2", "b2")
-    assert cluster_ledger.claim(older, "slow/1", LEASE) is ClaimState.ACQUIRED
+    assert cluster_ledger.claim(older, "slow/1", timedelta(0)) is ClaimState.ACQUIRED  # expires at once
     assert cluster_ledger.claim(newer, "fast/1", LEASE) is ClaimState.ACQUIRED
     cluster_ledger.complete(newer, "fast/1", "run-2")
 
@@ -108,7 +109,7 @@ def test_a_join_planned_on_a_newer_view_than_the_ledgers_copy_is_claimed_not_cal
     # its copy still shows nothing consumed; the new join was planned on a fresh read showing a0+b0.
     # "Moved since planned" on that older copy is the copy's age, not a newer join: re-read, then claim.
     # (The two-replica fan-in test lost a run to this once: answered "duplicate", no run started.)
-    assert cluster_ledger.claim(join("x0", "y0"), "here/1", LEASE) is ClaimState.ACQUIRED  # keeps a copy
+    assert cluster_ledger.claim(join("x0", "y0"), "here/1", timedelta(0)) is ClaimState.ACQUIRED  # a copy
     obj = kube.get("a", "join")
     obj["status"] = {
         "triggers": {"runConfigurations": {"a/one": {"providerId": "a0"}, "a/two": {"providerId": "b0"}}}
@@ -118,3 +119,14 @@ def test_a_join_planned_on_a_newer_view_than_the_ledgers_copy_is_claimed_not_cal
     planned = Trigger.fan_in(DEP, [(A, "a1"), (B, "b1")], planned_on=[("a/one", "a0"), ("a/two", "b0")])
 
     assert cluster_ledger.claim(planned, "here/2", LEASE) is ClaimState.ACQUIRED
+
+
+def test_the_sqlite_ledger_lists_an_expired_join_sharing_a_run_as_unsettled(tmp_path: Path) -> None:
+    # Its holder may have made its run and died: a set sharing a run must settle it before starting.
+    ledger = SqliteLedger(tmp_path / "state.db")
+    assert ledger.claim(join("a1", "b1"), "dead/1", timedelta(0)) is ClaimState.ACQUIRED
+
+    assert ledger.unsettled(join("a1", "b2")) == ((join("a1", "b1"), "dead/1"),)
+    assert ledger.unsettled(join("a3", "b3")) == (), "SQLite keeps every join: a disjoint one is harmless"
+    ledger.complete(join("a1", "b1"), "h/2", "run-1")
+    assert ledger.unsettled(join("a1", "b2")) == ()

@@ -206,6 +206,14 @@ class Ledger(Protocol):
 
     def release(self, trigger: Trigger, holder: str) -> None: ...
 
+    def unsettled(self, trigger: Trigger) -> tuple[tuple[Trigger, str], ...]:
+        """Other joins of `trigger`'s dependent whose claim expired unrecorded, with their holders.
+
+        Their holder may have made the run and died; the next join claimed settles them first
+        (`Chain`), or a newer set's own lookup would never see that run and consume its inputs again.
+        """
+        ...
+
     def record_succeeded(self, key: RcKey, run_id: str, artifacts: tuple[Artifact, ...]) -> None: ...
 
 

@@ -89,6 +89,30 @@ class SqliteLedger:
             )
         return ClaimState.ACQUIRED
 
+    def unsettled(self, trigger: Trigger) -> tuple[tuple[Trigger, str], ...]:
+        """Other joins sharing a run with `trigger` whose claim expired undone, each with its holder.
+
+        SQLite keeps every join, so disjoint joins never confuse it; one sharing a run whose holder
+        made its run and died would let this join consume that run again (`Chain` settles them)."""
+        if not trigger.joined:
+            return ()
+        now = self.clock.now().timestamp()
+        mine = {(str(u), r) for u, r in trigger.inputs}
+        _, upstreams, runs = trigger.ledger_key
+        with connect(self.state_db) as db:
+            rows = db.execute(
+                "SELECT upstream, run_id, holder, expires_at FROM claims"
+                " WHERE dependent=? AND done=0 AND NOT (upstream=? AND run_id=?)",
+                (str(trigger.dependent), upstreams, runs),
+            ).fetchall()
+        found = []
+        for other_upstreams, other_runs, holder, expires in rows:
+            pairs = list(zip(other_upstreams.split("+"), str(other_runs).split("+"), strict=False))
+            if len(pairs) > 1 and expires <= now and mine & set(pairs):
+                other = Trigger.fan_in(trigger.dependent, [(RcKey.parse(u), r) for u, r in pairs])
+                found.append((other, str(holder)))
+        return tuple(found)
+
     def consumed(self, trigger: Trigger) -> bool:
         """`claim`'s DONE rule (`_done`) read without a write; no store yet: nothing consumed."""
         if not self.state_db.exists():

@@ -23,8 +23,9 @@ __all__ = [
     "done",
     "done_claims",
     "expired",
+    "join_in_flight",
     "moved_since_planned",
-    "overlapping_claim",
+    "unsettled_joins",
 ]
 
 CLAIM_PREFIX = "kfp-chain.io/claim."
@@ -64,7 +65,8 @@ def done_claims(obj: dict[str, Any]) -> list[str]:
 
 
 def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
-    """The trigger a claim's value names (`upstream` and `runId`, joined by `+` for a fan-in)."""
+    """The trigger a claim's value names (`upstream` and `runId`, joined by `+` for a fan-in, with the
+    `plannedOn` its holder planned it on, so that whoever settles it records it under the same rule)."""
     upstream = str(claim.get("upstream", ""))
     if upstream.startswith(CHANGE_PREFIX):  # onChange: the dependent's own change, by version
         return Trigger.on_change(dependent, upstream.removeprefix(CHANGE_PREFIX), str(claim.get("runId", "")))
@@ -75,29 +77,59 @@ def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
         pairs = [(RcKey.parse(u), r) for u, r in zip(upstreams, runs, strict=True)]
     except ValueError:
         return None
-    return Trigger.fan_in(dependent, pairs) if len(pairs) > 1 else Trigger(dependent, *pairs[0])
+    if len(pairs) == 1:
+        return Trigger(dependent, *pairs[0])
+    planned = claim.get("plannedOn")
+    planned_on = (
+        [(str(u), None if r is None else str(r)) for u, r in planned.items()]
+        if isinstance(planned, dict)
+        else []
+    )
+    return Trigger.fan_in(dependent, pairs, planned_on)
 
 
-def overlapping_claim(obj: dict[str, Any], trigger: Trigger, mine: str, holder: str, now: datetime) -> bool:
-    """Another holder's live claim on a fan-in set sharing a run with `trigger`'s.
-
-    Two sets that share a run (the event's run joined with two successive successes of another
-    upstream, planned a moment apart) have two claim annotations, so each claim alone lets both
-    through and that run is consumed twice (the fault-injection suite found this). Our claim is
-    written guarded by the resourceVersion we checked, so of two such claimants one sees the other.
-    """
+def _other_joins(obj: dict[str, Any], mine: str) -> list[tuple[str, dict[str, Any], Trigger]]:
+    """The dependent's claims on joins other than `mine` that `status.triggers` does not record yet."""
     key = RcKey(str(obj["metadata"].get("namespace")), str(obj["metadata"].get("name")))
-    ours = set(trigger.inputs)
-    for annotation in (obj.get("metadata") or {}).get("annotations") or {}:
+    found = []
+    for annotation in sorted((obj.get("metadata") or {}).get("annotations") or {}):
         if not annotation.startswith(CLAIM_PREFIX) or annotation == mine:
             continue
         claim = claim_value(obj, annotation) or {}
         other = _claimed_trigger(key, claim)
-        if other is None or claim.get("holder") == holder or expired(claim, now):
-            continue
-        if ours & set(other.inputs):
-            return True
-    return False
+        if other is not None and other.joined and not consumed(obj, other):
+            found.append((annotation, claim, other))
+    return found
+
+
+def join_in_flight(obj: dict[str, Any], mine: str, holder: str, now: datetime) -> bool:
+    """Another holder's live claim on any join of this dependent: one join is in flight at a time.
+
+    Two sets that share a run, planned a moment apart, would each pass their own claim and consume
+    that run twice; two disjoint sets would both start, and the one recorded last is not
+    necessarily the newer: `status.triggers` keeps one run per upstream, so the newer join's runs
+    would look unconsumed and be joined again (the fault-injection suite found both). Our claim is
+    written guarded by the resourceVersion we checked, so of two claimants one sees the other. A
+    recorded join's leftover claim does not count.
+    """
+    return any(
+        claim.get("holder") != holder and not expired(claim, now) for _, claim, _ in _other_joins(obj, mine)
+    )
+
+
+def unsettled_joins(obj: dict[str, Any], mine: str, now: datetime) -> list[tuple[Trigger, str]]:
+    """Other joins whose claim expired unrecorded, each with its holder: their run may exist.
+
+    A holder that made a join's run and then died (or lost every answer) leaves only its claim. Its
+    event's redelivery may plan a newer set, whose own lookup cannot find that run, so the next
+    join claimed on this dependent settles these first (`Chain`): finds the run, records it or
+    drops the claim.
+    """
+    return [
+        (other, str(claim.get("holder", "?")))
+        for _, claim, other in _other_joins(obj, mine)
+        if expired(claim, now)
+    ]
 
 
 def done(obj: dict[str, Any], trigger: Trigger) -> bool:

@@ -32,7 +32,8 @@ from .claims import (
     done,
     done_claims,
     expired,
-    overlapping_claim,
+    join_in_flight,
+    unsettled_joins,
 )
 from .errors import Conflict, NotFound, kubernetes_errors
 from .source import KubernetesSource
@@ -97,7 +98,7 @@ class KubernetesLedger:
                 continue
             current = claim_value(obj, annotation)
             now = self.clock.now()
-            rival = trigger.joined and overlapping_claim(obj, trigger, annotation, holder, now)
+            rival = trigger.joined and join_in_flight(obj, annotation, holder, now)
             if rival or (
                 current is not None and current.get("holder") != holder and not expired(current, now)
             ):
@@ -105,15 +106,17 @@ class KubernetesLedger:
                     return ClaimState.HELD
                 obj, fresh = self._require(trigger.dependent), True  # a copy may show a claim since released
                 continue
-            value = {
+            before = dict(trigger.planned_on) if trigger.planned_on else consumed_runs(obj, trigger)
+            value: dict[str, Any] = {
                 "upstream": trigger.ledger_key[1],
                 "runId": trigger.ledger_key[2],
                 "holder": holder,
                 "expiresAt": (now + lease).isoformat(),
             }
+            if trigger.joined:  # whoever settles this join after its lease records it under the same rule
+                value["plannedOn"] = before
             changes: dict[str, str | None] = {a: None for a in done_claims(obj) if a != annotation}
             changes[annotation] = json.dumps(value, sort_keys=True)
-            before = dict(trigger.planned_on) if trigger.planned_on else consumed_runs(obj, trigger)
             if self._patch_annotations(trigger.dependent, obj, changes):
                 if trigger.joined:
                     self._remember_before(trigger, holder, before)
@@ -125,6 +128,14 @@ class KubernetesLedger:
                 return ClaimState.ACQUIRED
             obj, fresh = self._require(trigger.dependent), True
         raise ClaimConflict(f"claiming {trigger.display_name!r}: the object kept changing under us")
+
+    def unsettled(self, trigger: Trigger) -> tuple[tuple[Trigger, str], ...]:
+        """Other joins of the dependent whose claim expired unrecorded (`claims.unsettled_joins`).
+
+        Read from the copy the last write answered: asked right after our claim was written, that
+        is the object as it is while our claim keeps every other join out."""
+        obj, _ = self._known(trigger.dependent)
+        return tuple(unsettled_joins(obj, CLAIM_PREFIX + trigger.claim_id, self.clock.now()))
 
     def consumed(self, trigger: Trigger) -> bool:
         """`claim`'s DONE rule (`claims.done`) on a fresh read of the dependent; writes nothing."""
@@ -154,6 +165,8 @@ class KubernetesLedger:
         """
         key = trigger.dependent
         before = self._consumed_before.pop((trigger.claim_id, holder), None)
+        if before is None and trigger.planned_on:  # settling another holder's join: its claim's plan
+            before = dict(trigger.planned_on)
         with self._writing.hold(key):
             obj, _ = self._known(key)
             for _ in range(CONFLICT_ATTEMPTS):
