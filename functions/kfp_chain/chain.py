@@ -41,26 +41,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    retry_if_exception_type,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
-
 from .adapters.ports import ClaimState, IndexProvider, Launcher, Ledger, Trigger
+from .attempts import Delivery, retrying
 from .dependents import DependentsIndex
-from .errors import CycleRefused, InputTooOld, PermanentError, TemporaryError, TriggerInProgress
-from .fan_in import Lookup, finished_time
+from .errors import CycleRefused, PermanentError, TemporaryError, TriggerInProgress
+from .fan_in import Lookup
 from .intake import RunCompletion
+from .joins import check_input_ages, settle_unrecorded
 from .on_change import Change
 from .outcomes import ONE_OFF_NOTE, Observer, Outcome, OutcomeKind, Report, Via
 from .planning import Plan, plan, plan_one
@@ -89,13 +80,6 @@ class ChainOptions:
     reconcile_budget_seconds: float = 40.0  # a pass starts no new trigger after this; the rest wait
     fence_seconds: float = 16.0  # one call's timeouts + clock skew: what a claim must still hold at a create
     holder_wait_seconds: float = 3.0  # an event's wait for a live holder's outcome (docs/reliability.md)
-
-
-@dataclass
-class _Delivery:
-    """What the attempts of one delivery (one holder) have learnt together: whether a run may exist."""
-
-    run_may_exist: bool = False  # an attempt found the trigger's run, or sent its create
 
 
 class Chain:
@@ -275,7 +259,7 @@ class Chain:
         if plan.refusal is not None:
             raise plan.refusal
         holder = f"{self.options.holder}/{uuid.uuid4().hex[:12]}"
-        delivery = _Delivery()
+        delivery = Delivery()
         return self._retrying(lambda: self._trigger(plan, holder, delivery, event), deadline, wait)
 
     def on_change(self, changes: Sequence[Change], lookup: Lookup) -> tuple[Outcome, ...]:
@@ -360,7 +344,7 @@ class Chain:
                 log.exception("observer failed", extra={"observer": type(observer).__name__})
 
     def _trigger(
-        self, plan: Plan, holder: str, delivery: _Delivery, event: RunCompletion | None = None
+        self, plan: Plan, holder: str, delivery: Delivery, event: RunCompletion | None = None
     ) -> Outcome:
         """claim -> find -> create -> complete for one trigger; every way out leaves the claim done or free
         (or, for a join whose run may exist, held until a retry or a takeover records it)."""
@@ -377,7 +361,7 @@ class Chain:
         if state is ClaimState.HELD:
             raise TriggerInProgress(f"{trigger.display_name!r} is being started by another replica")
         try:
-            if trigger.joined and self._settle_others(trigger, holder):
+            if trigger.joined and settle_unrecorded(self.ledger, self.launcher, trigger, holder):
                 self._release(trigger, holder)  # planned before the join just recorded: superseded
                 return Outcome(
                     plan.dependent.key,
@@ -387,7 +371,7 @@ class Chain:
                     display_name=trigger.display_name,
                 )
             if plan.dependent.fan_in_max_age is not None and trigger.joined:
-                self._check_ages(plan, plan.dependent.fan_in_max_age, event)
+                check_input_ages(self.launcher, plan, plan.dependent.fan_in_max_age, event)
             run_id = self.launcher.find_run(trigger.display_name)
             found = run_id is not None
             delivery.run_may_exist |= found
@@ -419,47 +403,6 @@ class Chain:
             parameters=plan.parameters,
         )
 
-    def _settle_others(self, trigger: Trigger, holder: str) -> bool:
-        """Settles the dependent's joins left unrecorded under an expired claim; True if one was recorded.
-
-        Asked while our own claim keeps every other join out. Such a join's holder may have made its
-        run and died: our set's own lookup cannot see that run, and starting ours could consume one of
-        its runs again. Its run found, it is recorded (under the plan its claim carries); not found, its
-        claim is dropped (a create starts with a fence of lease ahead, so none can land after expiry).
-        """
-        recorded = False
-        for other, other_holder in self.ledger.unsettled(trigger):
-            run_id = self.launcher.find_run(other.display_name)
-            if run_id is not None:
-                log.warning(
-                    "recorded a join its holder left unrecorded",
-                    extra={"trigger": other.display_name, "previousHolder": other_holder, "runId": run_id},
-                )
-                self.ledger.complete(other, holder, run_id)
-                recorded = True
-            self.ledger.release(other, other_holder)
-        return recorded
-
-    def _check_ages(self, plan: Plan, max_age: float, event: RunCompletion | None) -> None:
-        """Refuses a join with an input older than the dependent's `kfp-chain.io/fan-in-max-age`.
-
-        Ages come from KFP (the run's finish time), the event's own `runEndTime` for its run; a run
-        whose finish time nobody knows is not refused on age.
-        """
-        now = datetime.now(UTC)
-        for upstream, run_id in plan.trigger.inputs:
-            finished = None
-            if event is not None and upstream == event.run_configuration and run_id == event.run_id:
-                finished = finished_time(event.run_end_time)
-            if finished is None:
-                finished = self.launcher.finished_at(run_id)
-            if finished is not None and (now - finished).total_seconds() > max_age:
-                age = now - finished
-                raise InputTooOld(
-                    f"{upstream} run {run_id} finished {age} ago, older than the fan-in's max age of "
-                    f"{timedelta(seconds=max_age)}: waiting for a fresh success of {upstream}"
-                )
-
     def _renew(self, trigger: Trigger, holder: str) -> None:
         """Extends the claim right before the create, and stops if it is no longer ours.
 
@@ -481,28 +424,4 @@ class Chain:
             log.warning("could not release claim", extra={"trigger": trigger.display_name, "error": str(exc)})
 
     def _retrying(self, work: Callable[[], T], deadline: float, holder_wait: float = 0.0) -> T:
-        """Retries temporary faults within this delivery's budget; past it, the broker's retries take over.
-
-        Another holder's live claim is retried only for `holder_wait` seconds: long enough for a
-        holder's find -> create -> complete, short enough not to hold a broker slot for long.
-        """
-        waiting_until = time.monotonic() + holder_wait
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.info("temporary fault, retrying", extra={"attempt": state.attempt_number, "error": str(exc)})
-
-        budget = max(0.0, deadline - time.monotonic())
-        retrying = Retrying(
-            retry=retry_if_exception_type(TemporaryError)
-            & (
-                retry_if_not_exception_type(TriggerInProgress)
-                | retry_if_exception(lambda _: time.monotonic() < waiting_until)
-            ),
-            stop=stop_after_delay(budget) | stop_after_attempt(8),
-            wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.2),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=before_sleep,
-        )
-        return retrying(work)
+        return retrying(work, deadline, holder_wait, self._sleep)
