@@ -67,6 +67,7 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "KFP_CHAIN_MLMD_ADDRESS",
     "KFP_CHAIN_MULTI_USER",
     "KFP_CHAIN_POLL_LOOKBACK_SECONDS",
+    "KFP_CHAIN_POLL_GIVE_UP_SECONDS",
     "KFP_CHAIN_POLL_MARK",
     "KFP_CHAIN_SCHEDULES",
     "KFP_UI_HOST",
@@ -137,6 +138,9 @@ class Settings:
     mlmd_address: str = "metadata-grpc-service.kubeflow:8080"
     multi_user: bool = False  # list KFP runs per namespace (KFP multi-user mode)
     poll_lookback_seconds: float = 900.0  # how late KFP may learn a run's finished_at and still be heard
+    poll_give_up_seconds: float = (
+        86400.0  # a finished run the poll could not handle for this long is given up
+    )
     poll_mark: str = "kfp-chain/kfp-chain-poll-mark"  # namespace/name of the ConfigMap holding the watermark
     schedules: bool = False  # reconcile creates/replaces/deletes KFP recurring runs for triggers.schedules
     kfp_ui_host: str | None = None  # for links printed by `kfp-chain run`
@@ -251,6 +255,7 @@ class Settings:
             mlmd_address=get("KFP_CHAIN_MLMD_ADDRESS") or "metadata-grpc-service.kubeflow:8080",
             multi_user=_flag(get, "KFP_CHAIN_MULTI_USER", False),
             poll_lookback_seconds=_number(get, "KFP_CHAIN_POLL_LOOKBACK_SECONDS", 900.0, float),
+            poll_give_up_seconds=_number(get, "KFP_CHAIN_POLL_GIVE_UP_SECONDS", 86400.0, float),
             poll_mark=_poll_mark(get("KFP_CHAIN_POLL_MARK") or "kfp-chain/kfp-chain-poll-mark"),
             schedules=_flag(get, "KFP_CHAIN_SCHEDULES", False),
             kfp_ui_host=get("KFP_UI_HOST"),

@@ -165,3 +165,30 @@ def test_a_nudged_run_is_handled_at_once_and_the_next_pass_skips_it(cluster_env,
     assert [r["result"] for r in not_yet.runs + unknown.runs] == ["not-finished", "unknown-run"]
     assert passed["results"] == {"already-handled": 1}, passed
     assert started(kfp) == Counter({f"a/down <- a/up run {run_id}": 1})
+
+
+def test_a_run_still_waiting_past_the_give_up_is_reported_and_the_mark_moves_past_it(poll_cli, kube, kfp):
+    # A run whose dependent never starts (or whose outputs ML Metadata never records) would hold the mark,
+    # and make every pass list further back, for ever. Past KFP_CHAIN_POLL_GIVE_UP_SECONDS it is given up.
+    kube.put(rc("a", "up", pipeline="upstream"))
+    kube.put(rc("a", "down", triggers=["up"]))
+    pid, (vid,) = kfp.add_pipeline("upstream")
+    old, recent = (
+        kfp.add_run(n, pid, vid, description=marker_line(RcKey("a", "up"))) for n in ("old", "recent")
+    )
+    now = datetime.now(UTC)
+    kfp.finish_run(old, "SUCCEEDED", finished_at=now - timedelta(seconds=600))
+    kfp.finish_run(recent, "SUCCEEDED", finished_at=now - timedelta(seconds=60))
+    kfp.faults.add(method="POST", path="/runs$", status=503, times=None)  # no dependent can start
+
+    code, down = poll_cli(KFP_CHAIN_POLL_GIVE_UP_SECONDS="300")
+    mark = stored_mark(kube)
+    kfp.faults.clear()
+    healed_code, healed = poll_cli(KFP_CHAIN_POLL_GIVE_UP_SECONDS="300")
+
+    assert code == 0 and down["results"] == {"given-up": 1, "waiting": 1}, down
+    given_up = {r["runId"]: r for r in down["runs"]}[old]
+    assert (given_up["result"], given_up["reason"]) == ("given-up", "dependent-retry")
+    assert [r for r, _ in mark["handled"]] == [old] and [r for r, _ in mark["waiting"]] == [recent]
+    assert healed_code == 0 and healed["results"] == {"already-handled": 1, "handled": 1}, healed
+    assert started(kfp) == Counter({f"a/down <- a/up run {recent}": 1})

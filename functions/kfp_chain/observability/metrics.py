@@ -323,7 +323,8 @@ class PollMetrics:
     """The poll's series (`service/poll.py`), in the App's registry: what each pass saw and did.
 
     `kfp_chain_poll_runs_total{result, reason}`: runs a pass or the nudge decided (`handled`,
-    `failed`, `skipped` with the ownership reason, `waiting` on a temporary fault, `already-handled`);
+    `failed`, `skipped` with the ownership reason, `waiting` on a temporary fault, `given-up` after waiting past
+    KFP_CHAIN_POLL_GIVE_UP_SECONDS, `already-handled`);
     `kfp_chain_poll_passes_total{result}` (`clean`, `partial`: some runs wait, `failed`: a fault
     stopped it); `kfp_chain_poll_pass_seconds`.
     """

@@ -65,12 +65,14 @@ class RunResult:
     FAILED = "failed"  # FAILED or CANCELED: nothing starts
     SKIPPED = "skipped"  # no owner (the reason says why)
     WAITING = "waiting"  # a temporary fault: the next pass tries again
+    GIVEN_UP = "given-up"  # waited past `PollOptions.give_up`: logged as an error, the mark moves on
     ALREADY = "already-handled"  # the mark had it
 
 
 @dataclass(frozen=True)
 class PollOptions:
     lookback: timedelta = timedelta(seconds=900)
+    give_up: timedelta = timedelta(hours=24)  # a run still waiting this long after it finished is given up
     multi_user: bool = False
     namespaces: tuple[str, ...] = ()  # RUNCONFIGURATION_NAMESPACES; empty: those of known RunConfigurations
     kfp_namespace: str | None = None
@@ -313,7 +315,7 @@ class Poller:
         try:
             ownership = self._owner(run, index, adopters)
         except TemporaryError as exc:
-            return None, report.done(entry, RunResult.WAITING, exc.reason), entry
+            return None, self._waits(run, entry, report, exc.reason), entry
         if ownership.key is None:
             return None, report.done(entry, RunResult.SKIPPED, str(ownership.skip)), entry
         entry.update(runConfiguration=str(ownership.key), rule=str(ownership.rule))
@@ -338,13 +340,36 @@ class Poller:
             answer = self._chain(index, rc, run, mark).handle(event)
         except TemporaryError as exc:
             log.warning("run waits for the next pass: %s", exc, extra={"runId": run.run_id})
-            return report.done(entry, RunResult.WAITING, exc.reason)
+            return self._waits(run, entry, report, exc.reason)
         entry["dependents"] = [o.as_json() for o in answer.outcomes]
         report.add_started(sum(1 for o in answer.outcomes if o.outcome == "started"))
         if answer.retry:
-            return report.done(entry, RunResult.WAITING, "dependent-retry")
+            return self._waits(run, entry, report, "dependent-retry")
         entry["artifacts"] = len(event.artifacts)
         return report.done(entry, RunResult.HANDLED)
+
+    def _waits(self, run: FinishedRun, entry: dict[str, Any], report: PollReport, reason: str) -> str:
+        """WAITING, or GIVEN_UP once the run finished longer than `give_up` ago.
+
+        A waiting run holds the mark, and every pass lists from it: one run whose outputs ML Metadata
+        never records (its context lost, a v1 run) or whose dependent never starts would hold the
+        poll for ever and make each pass list more. Past `give_up` it is reported as an error, counted
+        (`kfp_chain_poll_runs_total{result="given-up"}`), and the mark moves on.
+        """
+        assert run.finished_at is not None
+        waited = self.clock() - run.finished_at
+        if waited <= self.options.give_up:
+            return report.done(entry, RunResult.WAITING, reason)
+        log.error(
+            "gave up on a run that could not be handled since it finished: its dependents do not start",
+            extra={
+                "runId": run.run_id,
+                "finishedAt": _iso(run.finished_at),
+                "reason": reason,
+                "waitedSeconds": round(waited.total_seconds()),
+            },
+        )
+        return report.done(entry, RunResult.GIVEN_UP, reason)
 
     def _owner(self, run: FinishedRun, index: DependentsIndex, adopters: list[RunConfiguration]) -> Ownership:
         return owner(

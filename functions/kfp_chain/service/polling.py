@@ -38,6 +38,7 @@ def build_poller(settings: Settings, app: App) -> Any:
     runs = KfpRunLister(client)
     options = PollOptions(
         lookback=timedelta(seconds=settings.poll_lookback_seconds),
+        give_up=timedelta(seconds=settings.poll_give_up_seconds),
         multi_user=settings.multi_user,
         namespaces=settings.namespaces,
         kfp_namespace=settings.kfp_namespace,
