@@ -436,6 +436,19 @@ def test_a_later_attempt_that_fails_before_its_create_keeps_the_claim_an_earlier
     ]
 
 
+def _left_by_a_dead_holder(cluster_function, kube, kfp, **create_fault):
+    """ra1+rb1 claimed, its create answered with `create_fault`, its claim kept, its lease run out."""
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="0.01")
+    _latest(kube, "trainer-a", "ra1")
+    _latest(kube, "trainer-b", "rb1")
+    kfp.faults.add(method="POST", path=r"/runs$", **create_fault)
+    first, body = function.post(trained("a/trainer-b", "rb1"))
+    assert first == 503 and len(_claims(kube)) == 1, body
+    _expire_claims(kube)
+    return function
+
+
 def _expire_claims(kube) -> None:
     """The lease of every claim on the ensemble runs out (its holder died)."""
     obj = kube.get("a", "ensemble")
@@ -452,14 +465,9 @@ def test_a_join_left_unrecorded_by_a_dead_holder_is_recorded_before_a_newer_set_
 ):
     # ra1+rb1's run was made and its holder died before recording it; its lease ran out. rb2's event plans
     # ra1+rb2, whose own lookup cannot see ra1+rb1's run: started, it would consume ra1 a second time.
-    ensemble(kube)
-    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="0.01")
-    _latest(kube, "trainer-a", "ra1")
-    _latest(kube, "trainer-b", "rb1")
-    kfp.faults.add(method="POST", path=r"/runs$", mode="after", status=0)
-    first, _ = function.post(trained("a/trainer-b", "rb1"))
-    assert first == 503
-    _expire_claims(kube)
+    function = _left_by_a_dead_holder(
+        cluster_function, kube, kfp, mode="after", status=0
+    )  # made, answer lost
     _latest(kube, "trainer-b", "rb2")
 
     code, body = function.post(trained("a/trainer-b", "rb2"))
@@ -479,14 +487,7 @@ def test_a_join_left_unrecorded_by_a_dead_holder_is_recorded_before_a_newer_set_
 def test_a_join_claim_left_by_a_dead_holder_that_made_nothing_is_dropped_and_the_newer_set_starts(
     cluster_function, kube, kfp
 ):
-    ensemble(kube)
-    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="0.01")
-    _latest(kube, "trainer-a", "ra1")
-    _latest(kube, "trainer-b", "rb1")
-    kfp.faults.add(method="POST", path=r"/runs$", status=503)  # the create was sent, and refused
-    function.post(trained("a/trainer-b", "rb1"))
-    assert len(_claims(kube)) == 1
-    _expire_claims(kube)
+    function = _left_by_a_dead_holder(cluster_function, kube, kfp, status=503)  # sent, and refused
     _latest(kube, "trainer-a", "ra2")
     _latest(kube, "trainer-b", "rb2")
 
