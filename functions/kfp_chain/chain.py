@@ -216,17 +216,17 @@ class Chain:
 
         For a join, DONE also means "superseded": another join was recorded after this one was
         planned, so its runs may still be new, beside the other join's (`replan`, at most
-        `MAX_REPLANS` times; the same set again ends it).
+        `MAX_REPLANS` times; the same set planned on the same record again ends it).
         """
         wait = self.options.holder_wait_seconds if via is None else 0.0  # a pass moves on; the next retries
         try:
             outcome = self._attempts(event, plan, deadline, wait)
-            for _ in range(MAX_REPLANS if replan is not None else 0):
-                if not (plan.trigger.joined and outcome.reason == "already-triggered") or replan is None:
+            for _ in range(MAX_REPLANS):
+                if replan is None or not (plan.trigger.joined and outcome.reason == "already-triggered"):
                     break
                 fresh = replan(plan)
-                if fresh.trigger == plan.trigger:
-                    break
+                if (fresh.trigger, fresh.trigger.planned_on) == (plan.trigger, plan.trigger.planned_on):
+                    break  # the same set on the same record: a duplicate indeed
                 plan = fresh
                 outcome = self._attempts(event, plan, deadline, wait)
             outcome = replace(outcome, via=via)

@@ -505,6 +505,37 @@ def _claims(kube) -> list[dict]:
     return [json.loads(v) for k, v in annotations.items() if "claim." in k]
 
 
+def test_a_join_superseded_while_its_claim_was_in_flight_is_planned_again_and_started(
+    cluster_function, kube, kfp
+):
+    # ra3+rb3 was planned on the record ra1+rb1; before its claim landed another replica recorded ra2+rb2.
+    # The ledger answers DONE ("superseded": moved since planned), yet ra3 and rb3 are both new: planned
+    # again on fresh reads, the same set is started, not answered "already triggered" and left to reconcile.
+    ensemble(kube)
+    function = cluster_function(RECORD_LATEST_RUNS="false", KFP_CHAIN_RETRY_BUDGET_SECONDS="6")
+    obj = kube.get("a", "ensemble")
+    obj["status"] = consumed(**{"a/trainer-a": "ra1", "a/trainer-b": "rb1"})
+    kube.put(obj)
+    _latest(kube, "trainer-a", "ra3")
+    _latest(kube, "trainer-b", "rb3")
+    claim = kube.faults.add(method="PATCH", path=r"/runconfigurations/ensemble$", mode="hold", delay=30)
+    answer: dict[str, tuple[int, dict]] = {}
+    thread = threading.Thread(target=lambda: answer.update(rb3=function.post(trained("a/trainer-b", "rb3"))))
+    thread.start()
+    assert claim.wait_arrived()
+    obj = kube.get("a", "ensemble")
+    obj["status"] = consumed(**{"a/trainer-a": "ra2", "a/trainer-b": "rb2"})  # the other replica's join
+    kube.put(obj)
+    claim.release()
+    thread.join(timeout=30)
+
+    code, body = answer["rb3"]
+    assert code == 200 and body["dependents"][0]["outcome"] == "started", body
+    assert [r["display_name"] for r in ensemble_runs(kfp)] == [
+        join_name(**{"trainer-a": "ra3", "trainer-b": "rb3"})
+    ]
+
+
 def test_two_joins_of_one_dependent_are_never_in_flight_at_once_so_an_older_one_cannot_be_recorded_over_a_newer(
     cluster_function, kube, kfp
 ):
