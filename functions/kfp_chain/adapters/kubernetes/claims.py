@@ -88,7 +88,7 @@ def _claimed_trigger(dependent: RcKey, claim: dict[str, Any]) -> Trigger | None:
     return Trigger.fan_in(dependent, pairs, planned_on)
 
 
-def _other_joins(obj: dict[str, Any], mine: str) -> list[tuple[str, dict[str, Any], Trigger]]:
+def _other_joins(obj: dict[str, Any], mine: str) -> list[tuple[dict[str, Any], Trigger]]:
     """The dependent's claims on joins other than `mine` that `status.triggers` does not record yet."""
     key = RcKey(str(obj["metadata"].get("namespace")), str(obj["metadata"].get("name")))
     found = []
@@ -98,7 +98,7 @@ def _other_joins(obj: dict[str, Any], mine: str) -> list[tuple[str, dict[str, An
         claim = claim_value(obj, annotation) or {}
         other = _claimed_trigger(key, claim)
         if other is not None and other.joined and not consumed(obj, other):
-            found.append((annotation, claim, other))
+            found.append((claim, other))
     return found
 
 
@@ -113,7 +113,7 @@ def join_in_flight(obj: dict[str, Any], mine: str, holder: str, now: datetime) -
     recorded join's leftover claim does not count.
     """
     return any(
-        claim.get("holder") != holder and not expired(claim, now) for _, claim, _ in _other_joins(obj, mine)
+        claim.get("holder") != holder and not expired(claim, now) for claim, _ in _other_joins(obj, mine)
     )
 
 
@@ -127,7 +127,7 @@ def unsettled_joins(obj: dict[str, Any], mine: str, now: datetime) -> list[tuple
     """
     return [
         (other, str(claim.get("holder", "?")))
-        for _, claim, other in _other_joins(obj, mine)
+        for claim, other in _other_joins(obj, mine)
         if expired(claim, now)
     ]
 
